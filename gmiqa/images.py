@@ -1,0 +1,108 @@
+"""Reading images of any mode into one representation: ``uint8`` RGB, shape (H, W, 3).
+
+Taught in ``notebooks/00_quickstart.ipynb``. Conversions, each chosen so that a score
+never depends on how a file happened to be stored:
+
+- grayscale (L, I;16, I, F) -> the grey value copied to R, G and B;
+- 16-bit -> 8-bit by rounding ``v / 257`` (the exact inverse of 8->16-bit expansion);
+- RGBA / LA / palette with transparency -> alpha-composited on a white background
+  (what a viewer shows);
+- CMYK and YCbCr JPEG -> RGB through Pillow's conversion (Adobe-inverted CMYK handled by
+  Pillow's decoder).
+
+A missing, truncated, or non-image file raises :class:`~gmiqa.errors.ImageReadError`
+naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from gmiqa.errors import ImageReadError
+
+# Never accept silently truncated files: a truncated JPEG must be an error, not grey pixels.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def _to_rgb_uint8(img: Image.Image, path: Path) -> np.ndarray:
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        arr = np.clip(np.round(arr / 257.0), 0, 255).astype(np.uint8)
+        return np.repeat(arr[..., None], 3, axis=2)
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(arr).all():
+            raise ImageReadError(f"{path}: float image contains NaN or infinite values")
+        hi = 1.0 if arr.max(initial=0.0) <= 1.0 else 255.0
+        arr = np.clip(np.round(arr / hi * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(arr[..., None], 3, axis=2)
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        mode = img.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba).convert("RGB")
+    elif mode == "RGB;16" or mode.startswith("BGR"):
+        img = img.convert("RGB")
+    elif mode != "RGB":
+        img = img.convert("RGB")
+    arr = np.asarray(img)
+    if arr.dtype != np.uint8:  # e.g. 48-bit RGB decoded as 16-bit per channel
+        arr = np.clip(np.round(arr.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(arr)
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Read ``path`` as ``uint8`` RGB (H, W, 3); raise ImageReadError naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(f"{path}: no such image file")
+    if path.is_dir():
+        raise ImageReadError(f"{path}: is a folder, not an image file")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            arr = _to_rgb_uint8(img, path)
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{path}: not an image file Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as exc:  # truncated / corrupt data
+        raise ImageReadError(f"{path}: corrupt or truncated image ({exc})") from None
+    if arr.ndim != 3 or arr.shape[2] != 3 or min(arr.shape[:2]) < 1:
+        raise ImageReadError(f"{path}: unexpected image shape {arr.shape}")
+    return arr
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly inside ``folder`` (sorted); raise if there are none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ImageReadError(f"{folder}: no such folder of images")
+    files = sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    )
+    if not files:
+        raise ImageReadError(f"{folder}: contains no image files ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def to_float(img: np.ndarray) -> np.ndarray:
+    """uint8 -> float64 in [0, 1]; float input is returned as float64 unchanged."""
+    if img.dtype == np.uint8:
+        return img.astype(np.float64) / 255.0
+    return np.asarray(img, dtype=np.float64)
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """float in [0, 1] -> uint8 with MATLAB's ``im2uint8`` rounding (half away from zero)."""
+    if img.dtype == np.uint8:
+        return img
+    x = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0)
+    return np.floor(np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

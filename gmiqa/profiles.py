@@ -1,0 +1,173 @@
+"""Named settings for every stage: "smoke", "cpu" and "gpu".
+
+This is the one place where concrete numbers live; notebooks, the command line and the
+tests only name a profile. Taught in ``notebooks/00_quickstart.ipynb``.
+
+- ``smoke``: seconds per stage on a laptop CPU; proves the code path, not the method.
+- ``cpu``: minutes per stage on 2 CPU cores; a small SCNet, all 25 distortion types,
+  results that show the method's effects at small scale.
+- ``gpu``: the paper's settings (SCNet-50, 40,000 pre-training iterations at batch 64,
+  fine-tuning with batch 32 for 20 epochs, 10 splits) on KADID-sized 512x384 images.
+
+Use :func:`get_profile` to look one up, and ``dataclasses.replace`` for variations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from gmiqa.errors import ConfigError
+
+ALL_TYPES: tuple[int, ...] = tuple(range(1, 26))
+ALL_LEVELS: tuple[int, ...] = (1, 2, 3, 4, 5)
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """The synthetic KADID-style set built from pristine images."""
+
+    image_size: tuple[int, int] = (384, 512)  # (height, width); KADID-10k is 512x384 (WxH)
+    max_pristine: int | None = None  # None = every pristine image found
+    types: tuple[int, ...] = ALL_TYPES  # KADID type ids 1..25
+    levels: tuple[int, ...] = ALL_LEVELS
+    num_workers: int = 0  # DataLoader workers
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Backbone, SPP and graph sizes (see ``gmiqa.models``)."""
+
+    backbone: str = "scnet50"  # "scnet50", "resnet50" (the paper's BL) or "scnet_small"
+    layers: tuple[int, int, int, int] = (3, 4, 6, 3)  # blocks per stage (small configs only)
+    base_width: int = 64  # stem / first-stage width (small configs only)
+    pretrained: bool = False  # ImageNet weights: an explicit option, never a download
+    spp_levels: tuple[int, ...] = (1, 2, 4)
+    spp_pool: str = "max"  # "max" or "avg"
+    feature_dim: int = 512  # projection after SPP, keeps the heads small
+    node_dim: int = 256  # paper: domain embedding 256
+    edge_dim: int = 64  # paper: edge size 64
+    edge_layers: int = 3  # GCN-E depth
+
+
+@dataclass(frozen=True)
+class MetaSettings:
+    """Stage 1: meta-learning over distortion tasks (``gmiqa.training.meta``)."""
+
+    steps: int = 2000  # outer (meta) iterations
+    tasks_per_step: int = 5  # meta-batch of tasks
+    support_size: int = 8  # images per task's support set
+    query_size: int = 8  # images per task's query set
+    inner_steps: int = 1
+    inner_lr: float = 1e-3
+    outer_lr: float = 1e-4
+    first_order: bool = False
+    learn_inner_lr: bool = False  # Meta-SGD per-parameter inner learning rates
+
+
+@dataclass(frozen=True)
+class PretrainSettings:
+    """Stage 2: distortion-graph pre-training (``gmiqa.training.pretrain``)."""
+
+    steps: int = 40000
+    batch_size: int = 64  # images per batch; one distortion type per batch
+    lr: float = 1e-5
+    margin: float = 0.1  # triplet margin
+    level_weight: float = 0.25  # lambda
+    log_every: int = 100
+    checkpoint_every: int = 1000
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """Stage 3: fine-tuning and evaluation (``gmiqa.training.finetune``)."""
+
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1e-5
+    splits: int = 10
+    train_fraction: float = 0.8
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    data: DataSettings = field(default_factory=DataSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    meta: MetaSettings = field(default_factory=MetaSettings)
+    pretrain: PretrainSettings = field(default_factory=PretrainSettings)
+    finetune: FinetuneSettings = field(default_factory=FinetuneSettings)
+    amp: bool = True  # bf16 autocast (CUDA only; CPU always float32)
+    channels_last: bool = True  # CUDA only
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def replace(self, **sections) -> Profile:
+        """Copy with some fields of sections changed: ``p.replace(meta={"steps": 3})``."""
+        changes = {}
+        for key, value in sections.items():
+            current = getattr(self, key)
+            if dataclasses.is_dataclass(current) and isinstance(value, dict):
+                changes[key] = dataclasses.replace(current, **value)
+            else:
+                changes[key] = value
+        return dataclasses.replace(self, **changes)
+
+
+_SMALL_MODEL = dict(backbone="scnet_small", layers=(1, 1, 1, 1), base_width=16)
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke",
+        description="seconds per stage; proves every code path runs",
+        data=DataSettings(image_size=(128, 160), max_pristine=6, types=(1, 10, 11, 16, 21, 25)),
+        model=ModelSettings(
+            **_SMALL_MODEL, feature_dim=64, node_dim=32, edge_dim=16, edge_layers=2
+        ),
+        meta=MetaSettings(
+            steps=4, tasks_per_step=2, support_size=4, query_size=4, inner_lr=1e-2, outer_lr=1e-3
+        ),
+        pretrain=PretrainSettings(steps=6, batch_size=6, lr=1e-3, log_every=1, checkpoint_every=3),
+        finetune=FinetuneSettings(epochs=2, batch_size=8, lr=1e-3, splits=2),
+        amp=False,
+    ),
+    "cpu": Profile(
+        name="cpu",
+        description="minutes per stage on 2 CPU cores; small SCNet, all 25 types",
+        data=DataSettings(image_size=(160, 224), max_pristine=None),
+        model=ModelSettings(
+            backbone="scnet_small",
+            layers=(1, 1, 1, 1),
+            base_width=24,
+            feature_dim=128,
+            node_dim=64,
+            edge_dim=16,
+        ),
+        meta=MetaSettings(
+            steps=120, tasks_per_step=3, support_size=6, query_size=6, inner_lr=1e-2, outer_lr=5e-4
+        ),
+        pretrain=PretrainSettings(
+            steps=150, batch_size=12, lr=3e-4, log_every=10, checkpoint_every=50
+        ),
+        finetune=FinetuneSettings(epochs=6, batch_size=16, lr=3e-4, splits=3),
+        amp=False,
+    ),
+    "gpu": Profile(
+        name="gpu",
+        description="the paper's settings: SCNet-50, 512x384, 40k pre-training iterations at batch 64",
+    ),
+}
+
+
+def get_profile(name: str | Profile) -> Profile:
+    """Look a profile up by name; an unknown name raises ConfigError listing the known ones."""
+    if isinstance(name, Profile):
+        return name
+    try:
+        return PROFILES[str(name).strip().lower()]
+    except KeyError:
+        raise ConfigError(
+            f"unknown profile {name!r}: choose one of {', '.join(PROFILES)}"
+        ) from None
