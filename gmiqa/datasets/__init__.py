@@ -2,8 +2,95 @@
 
 Taught in ``notebooks/01_distortions.ipynb`` (synthetic set) and
 ``notebooks/07_finetuning.ipynb`` (real sets and splits).
+
+Every dataset is a ``torch.utils.data.Dataset`` of dicts ``{"image", "score", "raw_score",
+"ref_id", "type", "level", "name"}`` (score in [0, 1], higher = better; images at native
+resolution) with ``.records`` (the same labels without pixels) for splitting.
 """
 
-from gmiqa.datasets.pristine import PristineImage, fit_to_size, load_pristine, packaged_image_paths
+from __future__ import annotations
 
-__all__ = ["PristineImage", "fit_to_size", "load_pristine", "packaged_image_paths"]
+import os
+
+from gmiqa.datasets.base import (
+    ImageListDataset,
+    IQARecord,
+    normalise_scores,
+    record_field,
+)
+from gmiqa.datasets.csiq import load_csiq
+from gmiqa.datasets.download import download, download_file, ensure_dataset, safe_extract
+from gmiqa.datasets.kadid import load_kadid10k
+from gmiqa.datasets.koniq import load_koniq10k
+from gmiqa.datasets.live import load_live
+from gmiqa.datasets.livec import load_livec
+from gmiqa.datasets.pristine import PristineImage, fit_to_size, load_pristine, packaged_image_paths
+from gmiqa.datasets.registry import (
+    DatasetInfo,
+    canonical_name,
+    get_dataset_info,
+    load_registry,
+)
+from gmiqa.datasets.splits import make_splits
+from gmiqa.datasets.synthetic import SyntheticIQADataset
+from gmiqa.datasets.tid2013 import load_tid2013
+
+LOADERS = {
+    "kadid10k": load_kadid10k,
+    "koniq10k": load_koniq10k,
+    "livec": load_livec,
+    "live": load_live,
+    "csiq": load_csiq,
+    "tid2013": load_tid2013,
+}
+# Authentic sets have one image per content: split by image; the others by reference.
+SPLIT_BY = {
+    "kadid10k": "reference",
+    "koniq10k": "image",
+    "livec": "image",
+    "live": "reference",
+    "csiq": "reference",
+    "tid2013": "reference",
+}
+
+
+def load_dataset(name: str, root: str | os.PathLike, **options) -> ImageListDataset:
+    """Load a real IQA set by name (case- and punctuation-insensitive: "KADID-10k",
+    "kadid10k", "LIVEC", "tid2013", ...) from ``root`` (the set's folder or its parent).
+
+    ``options`` go to the loader (e.g. ``realigned=True`` for LIVE, ``resolution="512x384"``
+    for KonIQ, ``transform``). Never downloads; see ``ensure_dataset`` and ``download``.
+    Taught in ``notebooks/07_finetuning.ipynb``.
+    """
+    return LOADERS[canonical_name(name)](root, **options)
+
+
+__all__ = [
+    "LOADERS",
+    "SPLIT_BY",
+    "DatasetInfo",
+    "IQARecord",
+    "ImageListDataset",
+    "PristineImage",
+    "SyntheticIQADataset",
+    "canonical_name",
+    "download",
+    "download_file",
+    "ensure_dataset",
+    "fit_to_size",
+    "get_dataset_info",
+    "load_csiq",
+    "load_dataset",
+    "load_kadid10k",
+    "load_koniq10k",
+    "load_live",
+    "load_livec",
+    "load_pristine",
+    "load_registry",
+    "load_tid2013",
+    "make_splits",
+    "normalise_scores",
+    "packaged_image_paths",
+    "record_field",
+    "safe_extract",
+]

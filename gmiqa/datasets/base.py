@@ -1,0 +1,163 @@
+"""What every IQA dataset shares: the record of one image and a lazily-decoding Dataset.
+
+Taught in ``notebooks/07_finetuning.ipynb``.
+
+A *record* carries an item's labels without its pixels, so splits and samplers never
+decode an image. An item is the record as a dict plus ``"image"``: a float tensor
+(3, H, W) in [0, 1] at the file's native resolution (never resized).
+
+Scores are normalised to [0, 1] with higher = better for every set (:func:`normalise_scores`);
+the score as published stays in ``raw_score``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from gmiqa.errors import DatasetError
+from gmiqa.images import load_image
+
+RECORD_KEYS = ("name", "score", "raw_score", "ref_id", "type", "level")
+
+
+@dataclass(frozen=True)
+class IQARecord:
+    """Labels of one image: see ``notebooks/07_finetuning.ipynb``.
+
+    ``ref_id`` identifies the content (the pristine reference for synthetic sets, the
+    image itself for authentic sets); ``type``/``level`` are 0 where a set has none.
+    ``record["score"]`` and ``record.score`` both work.
+    """
+
+    name: str
+    score: float  # [0, 1], higher = better
+    raw_score: float  # as published (MOS or DMOS, the set's own scale and direction)
+    ref_id: int
+    type: int = 0
+    level: int = 0
+    path: str | None = None  # the image file; None for generated images
+
+    def __getitem__(self, key: str):
+        return getattr(self, key)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def record_field(records, key: str) -> np.ndarray:
+    """One label of every record as an array (records: IQARecords, dicts, or a dataset).
+
+    Objects that offer ``column(key)`` (the synthetic set's lazy records) answer
+    without computing what ``key`` does not need. See ``notebooks/07_finetuning.ipynb``.
+    """
+    if hasattr(records, "records"):  # a dataset
+        records = records.records
+    if hasattr(records, "column"):
+        return np.asarray(records.column(key))
+    values = [r[key] if isinstance(r, dict) else getattr(r, key) for r in records]
+    return np.asarray(values)
+
+
+def normalise_scores(
+    raw: Sequence[float] | np.ndarray, low: float, high: float, higher_is_better: bool
+) -> np.ndarray:
+    """Map raw MOS/DMOS on the documented scale [low, high] to [0, 1], higher = better.
+
+    Some published scores fall slightly outside their documented scale (LIVE's DMOS
+    does); the scale is then widened to cover them rather than clipping, which would
+    create ties and change rank correlations. See ``notebooks/07_finetuning.ipynb``.
+    """
+    values = np.asarray(raw, dtype=np.float64)
+    if values.size and not np.isfinite(values).all():
+        raise DatasetError("score list contains NaN or infinite values")
+    lo = min(float(low), float(values.min())) if values.size else float(low)
+    hi = max(float(high), float(values.max())) if values.size else float(high)
+    scaled = (values - lo) / (hi - lo)
+    return scaled if higher_is_better else 1.0 - scaled
+
+
+def image_to_tensor(image: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, 3) -> float32 tensor (3, H, W) in [0, 1]."""
+    image = np.ascontiguousarray(image)
+    if not image.flags.writeable:  # Pillow's arrays are read-only; torch wants to own one
+        image = image.copy()
+    return torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0)
+
+
+class ImageListDataset(Dataset):
+    """A list of image files with their records; decodes an image only when indexed.
+
+    Every real-set loader (``load_dataset``) returns one of these. ``transform`` (optional)
+    is applied to the image tensor, e.g. a random horizontal flip while fine-tuning.
+    Taught in ``notebooks/07_finetuning.ipynb``.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[IQARecord],
+        name: str,
+        root: str | os.PathLike | None = None,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        if len(records) == 0:
+            raise DatasetError(f"{name}: no images found under {root}")
+        self.records: list[IQARecord] = list(records)
+        self.name = name
+        self.root = Path(root) if root is not None else None
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict:
+        record = self.records[index]
+        image = image_to_tensor(load_image(record.path))
+        if self.transform is not None:
+            image = self.transform(image)
+        item = {key: getattr(record, key) for key in RECORD_KEYS}
+        item["image"] = image
+        return item
+
+    def subset_records(self, indices: Iterable[int]) -> list[IQARecord]:
+        return [self.records[int(i)] for i in indices]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, {len(self)} images, root={self.root})"
+
+
+def resolve_root(root: str | os.PathLike, default_dir: str, markers: Sequence[str]) -> Path:
+    """The dataset folder: ``root`` itself or ``root/default_dir``, whichever holds a marker.
+
+    Users point at either the extracted folder or the folder they extracted into.
+    Raises DatasetError naming every path that was tried.
+    """
+    root = Path(root).expanduser()
+    candidates = [root, root / default_dir]
+    for folder in candidates:
+        for marker in markers:
+            if (folder / marker).exists():
+                return folder
+    if not root.exists():
+        raise DatasetError(f"{root}: dataset folder does not exist")
+    tried = ", ".join(str(c / m) for c in candidates for m in markers)
+    raise DatasetError(f"missing score file: none of {tried} exists")
+
+
+def case_insensitive_index(folder: Path) -> dict[str, Path]:
+    """Lower-cased file name -> path for the files directly in ``folder``."""
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: image folder does not exist")
+    return {p.name.lower(): p for p in folder.iterdir() if p.is_file()}
+
+
+def require_image(path: Path, score_file: Path) -> None:
+    """DatasetError naming both files when a score file lists an image that is missing."""
+    if not path.is_file():
+        raise DatasetError(f"{score_file} names image {path.name}, but {path} does not exist")

@@ -1,0 +1,391 @@
+"""Downloading the real IQA sets: resumable, verified, safely extracted. Never implicit.
+
+Taught in ``notebooks/07_finetuning.ipynb``.
+
+- :func:`download` fetches a registry entry's files into a data root, only when called.
+  Each file streams to ``<file>.part``; an interrupted transfer resumes with an HTTP
+  ``Range`` request when the server honours it, and restarts from zero when it answers
+  with the whole file instead. A completed file is checked against its published
+  sha256/md5 when the registry has one (a mismatch deletes the partial file and names
+  both digests), else reported as "not verified".
+- Archives (zip, tar) are checked member by member *before* anything is written: absolute
+  paths, ``..`` components, links that point outside the target, device files and zip
+  symlinks are refused, so no archive can write outside its folder.
+- A ``.gmiqa-<name>.complete`` marker records what was fetched once the set is in place.
+- :func:`ensure_dataset` never touches the network: it finds a set or raises a
+  DatasetError that tells a user without internet exactly which file to put where.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import http.client
+import json
+import os
+import stat
+import tarfile
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from gmiqa.atomic import atomic_write_text
+from gmiqa.datasets.registry import DatasetInfo, RegistryFile, get_dataset_info
+from gmiqa.errors import ConfigError, DatasetError
+
+_CHUNK = 1 << 20
+
+
+def _find_root(key: str):
+    from gmiqa.datasets import csiq, kadid, koniq, live, livec, tid2013
+
+    modules = {
+        "kadid10k": kadid,
+        "koniq10k": koniq,
+        "livec": livec,
+        "live": live,
+        "csiq": csiq,
+        "tid2013": tid2013,
+    }
+    return modules[key].find_root
+
+
+# -- checksums ---------------------------------------------------------------------------
+def file_digests(path: str | os.PathLike) -> dict[str, str]:
+    """sha256 and md5 of a file, read in chunks."""
+    sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            sha.update(chunk)
+            md5.update(chunk)
+    return {"sha256": sha.hexdigest(), "md5": md5.hexdigest()}
+
+
+def _checksum_problem(path: Path, sha256: str | None, md5: str | None) -> str | None:
+    if not sha256 and not md5:
+        return None
+    actual = file_digests(path)
+    for algo, expected in (("sha256", sha256), ("md5", md5)):
+        if expected and actual[algo].lower() != expected.lower():
+            return f"{algo} {actual[algo]} does not match the expected {expected}"
+    return None
+
+
+# -- one file over HTTP ------------------------------------------------------------------
+def _open(url: str, offset: int, timeout: float):
+    headers = {"User-Agent": "gmiqa-downloader"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+
+
+def _resume_offset(response, offset: int) -> int:
+    """Where the body starts: ``offset`` for a matching 206 answer, else 0 (restart)."""
+    if offset and response.status == 206:
+        content_range = response.headers.get("Content-Range", "")
+        try:
+            start = int(content_range.split()[1].split("-")[0])
+        except (IndexError, ValueError):
+            return 0
+        return offset if start == offset else 0
+    return 0
+
+
+def download_file(
+    url: str,
+    dest: str | os.PathLike,
+    sha256: str | None = None,
+    md5: str | None = None,
+    size: int | None = None,
+    progress: bool = True,
+    timeout: float = 60.0,
+) -> Path:
+    """Fetch ``url`` to ``dest`` through ``dest.part``, resuming and verifying.
+
+    Returns ``dest``. A transfer cut short keeps ``dest.part`` and raises DatasetError
+    (call again to resume); a checksum mismatch deletes it and raises DatasetError.
+    See ``notebooks/07_finetuning.ipynb``.
+    """
+    from tqdm.auto import tqdm
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.is_file():
+        problem = _checksum_problem(dest, sha256, md5)
+        if problem:
+            raise DatasetError(f"{dest} exists but its {problem}; delete it to download again")
+        return dest
+    part = dest.with_name(dest.name + ".part")
+    offset = part.stat().st_size if part.is_file() else 0
+    try:
+        try:
+            response = _open(url, offset, timeout)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 416 or not offset:
+                raise
+            # Range not satisfiable: the .part file is already whole (or longer than the
+            # file); check it, and restart from zero if it is not right.
+            if _checksum_problem(part, sha256, md5) is None and (size is None or offset == size):
+                os.replace(part, dest)
+                return dest
+            part.unlink()
+            offset = 0
+            response = _open(url, 0, timeout)
+        with response:
+            offset = _resume_offset(response, offset)
+            length = response.headers.get("Content-Length")
+            total = offset + int(length) if length is not None else size
+            received = offset
+            with (
+                open(part, "ab" if offset else "wb") as fh,
+                tqdm(
+                    total=total,
+                    initial=offset,
+                    unit="B",
+                    unit_scale=True,
+                    desc=dest.name,
+                    disable=not progress,
+                    leave=False,
+                ) as bar,
+            ):
+                while chunk := response.read(_CHUNK):
+                    fh.write(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        kept = part.stat().st_size if part.is_file() else 0
+        raise DatasetError(
+            f"download of {url} failed ({exc}); {kept} bytes kept in {part}, run the download "
+            f"again to resume, or fetch the file by hand and save it as {dest}"
+        ) from None
+    if total is not None and received != total:
+        raise DatasetError(
+            f"download of {url} ended at {received} of {total} bytes; {part} is kept, run the "
+            "download again to resume"
+        )
+    problem = _checksum_problem(part, sha256, md5)
+    if problem:
+        part.unlink()
+        raise DatasetError(
+            f"{dest.name} from {url}: {problem}; the download was deleted (a changed or "
+            "damaged file on the server, or an interrupted transfer)"
+        )
+    os.replace(part, dest)
+    return dest
+
+
+# -- safe extraction ---------------------------------------------------------------------
+def _check_member_name(name: str, archive: Path, target: Path) -> Path:
+    clean = name.replace("\\", "/")
+    pure = PurePosixPath(clean)
+    if clean.startswith("/") or (len(clean) > 1 and clean[1] == ":") or ".." in pure.parts:
+        raise DatasetError(f"{archive}: member {name!r} would be written outside {target}")
+    out = (target / clean).resolve()
+    if out != target and target not in out.parents:
+        raise DatasetError(f"{archive}: member {name!r} would be written outside {target}")
+    return out
+
+
+def _inside(path: Path, target: Path) -> bool:
+    path = path.resolve()
+    return path == target or target in path.parents
+
+
+def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Extract a zip or tar archive into ``target``, refusing any member that escapes it.
+
+    Every member is checked before the first one is written, so a malicious archive
+    leaves nothing behind. See ``notebooks/07_finetuning.ipynb``.
+    """
+    archive = Path(archive)
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    target = target.resolve()
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                _check_member_name(info.filename, archive, target)
+                if stat.S_ISLNK(info.external_attr >> 16):
+                    raise DatasetError(
+                        f"{archive}: member {info.filename!r} is a symbolic link; refused"
+                    )
+            zf.extractall(target)
+        return target
+    try:
+        tf = tarfile.open(archive)
+    except (tarfile.TarError, OSError) as exc:
+        raise DatasetError(f"{archive}: not a zip or tar archive ({exc})") from None
+    with tf:
+        members = tf.getmembers()
+        for m in members:
+            out = _check_member_name(m.name, archive, target)
+            if m.issym():
+                link = PurePosixPath(m.linkname)
+                if link.is_absolute() or not _inside(out.parent / m.linkname, target):
+                    raise DatasetError(
+                        f"{archive}: link {m.name!r} -> {m.linkname!r} points outside {target}"
+                    )
+            elif m.islnk():
+                if PurePosixPath(m.linkname).is_absolute() or not _inside(
+                    target / m.linkname, target
+                ):
+                    raise DatasetError(
+                        f"{archive}: hard link {m.name!r} -> {m.linkname!r} points outside {target}"
+                    )
+            elif not (m.isfile() or m.isdir()):
+                raise DatasetError(f"{archive}: member {m.name!r} is a device or pipe; refused")
+        # The "data" filter repeats these checks inside tarfile where it exists.
+        if hasattr(tarfile, "data_filter"):
+            tf.extractall(target, members=members, filter="data")
+        else:  # pragma: no cover - Python without PEP 706
+            tf.extractall(target, members=members)
+    return target
+
+
+# -- whole datasets ----------------------------------------------------------------------
+def _marker(root: Path, key: str) -> Path:
+    return root / f".gmiqa-{key}.complete"
+
+
+def manual_instructions(info: DatasetInfo, root: str | os.PathLike) -> str:
+    """What to fetch and where to put it, for a machine without internet."""
+    root = Path(root)
+    lines = [
+        f"On a machine with internet, from {info.page}:",
+    ]
+    for f in info.files:
+        size = f" ({f.size_bytes:,} bytes)" if f.size_bytes else ""
+        where = root / f.extract_to
+        if f.is_archive:
+            step = f"save it as {root / f.filename} and unpack it into {where}"
+        else:
+            step = f"save it as {where / f.filename}"
+        lines.append(f"  - {f.url}{size}, {f.describe_checksum()}: {step}")
+    if info.manual:
+        lines.append(f"  Note: {info.manual}")
+    lines.append(f"so that {root / info.layout} exists. Cite: {info.citation}")
+    return "\n".join(lines)
+
+
+def ensure_dataset(name: str, root: str | os.PathLike) -> Path:
+    """The folder of dataset ``name`` under ``root``; never downloads.
+
+    A missing set raises DatasetError with the exact files to fetch and where to put
+    them (see :func:`manual_instructions`). See ``notebooks/07_finetuning.ipynb``.
+    """
+    info = get_dataset_info(name)
+    try:
+        return _find_root(info.key)(root)
+    except DatasetError as exc:
+        raise DatasetError(
+            f"{info.title} is not under {root} ({exc}).\n{manual_instructions(info, root)}\n"
+            f"With internet access, gmiqa.datasets.download({info.key!r}, {str(root)!r}) "
+            "does this."
+        ) from None
+
+
+def _file_urls(
+    info: DatasetInfo, url: str | dict[str, str] | None
+) -> list[tuple[RegistryFile, str]]:
+    if url is None:
+        return [(f, f.url) for f in info.files]
+    if isinstance(url, str):
+        if len(info.files) != 1:
+            names = ", ".join(f.filename for f in info.files)
+            raise ConfigError(
+                f"{info.key} has {len(info.files)} files ({names}): pass url as a dict "
+                "{filename: url}"
+            )
+        return [(info.files[0], url)]
+    unknown = set(url) - {f.filename for f in info.files}
+    if unknown:
+        raise ConfigError(f"{info.key}: url given for unknown file(s) {sorted(unknown)}")
+    return [(f, url.get(f.filename, f.url)) for f in info.files]
+
+
+def download(
+    name: str,
+    root: str | os.PathLike,
+    url: str | dict[str, str] | None = None,
+    progress: bool = True,
+) -> Path:
+    """Download, verify and unpack dataset ``name`` into ``root``; returns its folder.
+
+    ``url`` replaces the registry URL (a str for one-file sets, else ``{filename: url}``),
+    e.g. for a mirror. Sets the registry marks as manual (a password or a browser is
+    needed) raise DatasetError with the steps instead. Already complete: returns at once.
+    See ``notebooks/07_finetuning.ipynb``.
+    """
+    info = get_dataset_info(name)
+    root = Path(root).expanduser()
+    find_root = _find_root(info.key)
+    marker = _marker(root, info.key)
+    if marker.is_file():
+        try:
+            return find_root(root)
+        except DatasetError:
+            marker.unlink()  # the set was moved or deleted since: fetch it again
+    if info.manual and url is None:
+        raise DatasetError(
+            f"{info.title} cannot be downloaded automatically.\n{manual_instructions(info, root)}"
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    fetched = {}
+    for f, file_url in _file_urls(info, url):
+        target = root / f.extract_to
+        dest = root / f.filename if f.is_archive else target / f.filename
+        path = download_file(file_url, dest, f.sha256, f.md5, f.size_bytes, progress)
+        fetched[f.filename] = {
+            "url": file_url,
+            "bytes": path.stat().st_size,
+            "verified": bool(f.sha256 or f.md5),
+            **file_digests(path),
+        }
+        if f.filename.lower().endswith(".rar"):
+            try:  # already unpacked by hand after an earlier call
+                find_root(root)
+                continue
+            except DatasetError:
+                pass
+            raise DatasetError(
+                f"{path} is downloaded"
+                f"{' and verified' if f.sha256 or f.md5 else ''}, but RAR archives cannot be "
+                f"unpacked with Python's standard library: run `unrar x {path} {target}/` "
+                f"(or `7z x {path} -o{target}`) so that {root / info.layout} exists"
+            )
+        if f.is_archive:
+            safe_extract(path, target)
+    folder = find_root(root)
+    atomic_write_text(
+        marker,
+        json.dumps(
+            {
+                "dataset": info.key,
+                "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                "files": fetched,
+            },
+            indent=2,
+        ),
+    )
+    return folder
+
+
+def remove_partial(root: str | os.PathLike) -> list[Path]:
+    """Delete leftover ``*.part`` files under ``root`` (to restart rather than resume)."""
+    removed = []
+    for part in sorted(Path(root).rglob("*.part")):
+        part.unlink()
+        removed.append(part)
+    return removed
+
+
+__all__ = [
+    "download",
+    "download_file",
+    "ensure_dataset",
+    "file_digests",
+    "manual_instructions",
+    "remove_partial",
+    "safe_extract",
+]

@@ -1,0 +1,88 @@
+"""LIVE In the Wild Image Quality Challenge (LIVEC; Ghadiyaram & Bovik, IEEE TIP 2016).
+
+Taught in ``notebooks/07_finetuning.ipynb``.
+
+Official layout (``ChallengeDB_release``)::
+
+    Images/*.JPG, Images/*.bmp                 1,162 test images
+    Images/trainingImages/t1.bmp .. t7.bmp     7 images used to train the raters
+    Data/AllImages_release.mat   variable AllImages_release: 1169x1 cell of file names
+    Data/AllMOS_release.mat      variable AllMOS_release: 1x1169 MOS, same order
+
+The first 7 entries are the training images; they are left out, as in every published
+evaluation. MOS is on about 0..100, higher = better; normalised by ``MOS / 100``.
+Every image is its own content, so ``ref_id`` is its index (splits are by image).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from gmiqa.datasets.base import (
+    ImageListDataset,
+    IQARecord,
+    normalise_scores,
+    require_image,
+    resolve_root,
+)
+from gmiqa.errors import DatasetError
+
+DEFAULT_DIR = "ChallengeDB_release"
+NAMES_FILE = "Data/AllImages_release.mat"
+MOS_FILE = "Data/AllMOS_release.mat"
+SCORE_RANGE = (0.0, 100.0)
+HIGHER_IS_BETTER = True
+N_TRAINING = 7
+
+
+def find_root(root: str | os.PathLike) -> Path:
+    """The ChallengeDB_release folder under or at ``root``; DatasetError if absent."""
+    return resolve_root(root, DEFAULT_DIR, [MOS_FILE])
+
+
+def _load_mat(path: Path, variable: str) -> np.ndarray:
+    import scipy.io
+
+    if not path.is_file():
+        raise DatasetError(f"missing score file {path}")
+    try:
+        content = scipy.io.loadmat(path)
+    except (ValueError, OSError, TypeError) as exc:
+        raise DatasetError(f"{path}: not a readable MATLAB file ({exc})") from None
+    if variable not in content:
+        raise DatasetError(f"{path}: has no variable {variable!r}")
+    return content[variable]
+
+
+def _cell_strings(cell: np.ndarray, path: Path) -> list[str]:
+    names = []
+    for entry in cell.ravel():
+        value = np.asarray(entry).ravel()
+        if value.size != 1:
+            raise DatasetError(f"{path}: unexpected cell entry {entry!r}")
+        names.append(str(value[0]).strip())
+    return names
+
+
+def load_livec(root: str | os.PathLike, transform=None) -> ImageListDataset:
+    """LIVEC's 1,162 test images from the official layout. See ``07_finetuning``."""
+    folder = find_root(root)
+    names_file, mos_file = folder / NAMES_FILE, folder / MOS_FILE
+    names = _cell_strings(_load_mat(names_file, "AllImages_release"), names_file)
+    mos = _load_mat(mos_file, "AllMOS_release").astype(np.float64).ravel()
+    if len(names) != len(mos):
+        raise DatasetError(
+            f"{names_file} lists {len(names)} images but {mos_file} has {len(mos)} scores"
+        )
+    names, mos = names[N_TRAINING:], mos[N_TRAINING:]
+    scores = normalise_scores(mos, *SCORE_RANGE, HIGHER_IS_BETTER)
+    images = folder / "Images"
+    records = []
+    for index, (name, raw, score) in enumerate(zip(names, mos, scores)):
+        path = images / name
+        require_image(path, mos_file)
+        records.append(IQARecord(name, float(score), float(raw), index, 0, 0, str(path)))
+    return ImageListDataset(records, "livec", folder, transform)

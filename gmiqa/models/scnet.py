@@ -1,0 +1,257 @@
+"""SCNet: a ResNet-50 layout built from self-calibrated bottlenecks (Liu et al., CVPR 2020).
+
+Taught in ``notebooks/02_self_calibrated_conv.ipynb``.
+
+:func:`scnet50` is the paper's backbone (layers 3, 4, 6, 3; 25.56 M parameters with a
+1000-class head, the official count); :func:`scnet_small` is the same architecture with
+fewer blocks and narrower stages for CPU notebooks and tests. Weights are loaded only from
+a local file the caller names: nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gmiqa.errors import CheckpointError, ConfigError
+from gmiqa.models.scconv import SCBottleneck
+
+
+def _stride2(size: int) -> int:
+    # every stride-2 op of the network (7x7 conv p3, 3x3 max pool p1, 3x3 conv p1)
+    # maps n -> ceil(n / 2)
+    return math.ceil(size / 2)
+
+
+class SCNet(nn.Module):
+    """SCNet with a ResNet stem (7x7, 64 channels at ``base_width=64``) and four SC stages.
+
+    Taught in ``notebooks/02_self_calibrated_conv.ipynb``.
+
+    Args:
+        layers: blocks per stage, ``(3, 4, 6, 3)`` for SCNet-50.
+        base_width: stem width and ``planes`` of the first stage; stage ``i`` has
+            ``base_width * 2**i`` planes and outputs ``4 * base_width * 2**i`` channels.
+        num_classes: size of the classification head, or ``None`` for a feature
+            extractor whose :meth:`forward` returns the last feature map.
+        pooling_r: down-sampling rate of every SCConv's calibration branch.
+
+    Shape:
+        input ``(N, 3, H, W)`` with ``H, W >= min_input_size``; output ``(N, num_classes)``
+        or, without a head, ``(N, out_channels, ceil(H / 32), ceil(W / 32))``.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[int] = (3, 4, 6, 3),
+        base_width: int = 64,
+        num_classes: int | None = 1000,
+        pooling_r: int = 4,
+    ) -> None:
+        super().__init__()
+        if len(layers) != 4 or any(int(n) < 1 for n in layers):
+            raise ConfigError(f"SCNet layers must be four positive block counts, got {layers!r}")
+        if int(base_width) < 2 or int(base_width) % 2:
+            raise ConfigError(f"SCNet base_width must be an even number >= 2, got {base_width!r}")
+        self.layers_cfg = tuple(int(n) for n in layers)
+        self.base_width = int(base_width)
+        self.pooling_r = int(pooling_r)
+        self.inplanes = self.base_width
+        self.conv1 = nn.Conv2d(3, self.base_width, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(self.base_width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(self.base_width, self.layers_cfg[0], stride=1)
+        self.layer2 = self._make_layer(self.base_width * 2, self.layers_cfg[1], stride=2)
+        self.layer3 = self._make_layer(self.base_width * 4, self.layers_cfg[2], stride=2)
+        self.layer4 = self._make_layer(self.base_width * 8, self.layers_cfg[3], stride=2)
+        self.out_channels = self.base_width * 8 * SCBottleneck.expansion
+        self.num_classes = num_classes
+        if num_classes is not None:
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(self.out_channels, int(num_classes))
+        self._init_weights()
+
+    def _make_layer(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or self.inplanes != planes * SCBottleneck.expansion:
+            downsample = nn.Sequential(
+                nn.Conv2d(
+                    self.inplanes,
+                    planes * SCBottleneck.expansion,
+                    kernel_size=1,
+                    stride=stride,
+                    bias=False,
+                ),
+                nn.BatchNorm2d(planes * SCBottleneck.expansion),
+            )
+        blocks_ = [SCBottleneck(self.inplanes, planes, stride, downsample, self.pooling_r)]
+        self.inplanes = planes * SCBottleneck.expansion
+        blocks_ += [
+            SCBottleneck(self.inplanes, planes, pooling_r=self.pooling_r) for _ in range(1, blocks)
+        ]
+        return nn.Sequential(*blocks_)
+
+    def _init_weights(self) -> None:
+        # torchvision's ResNet initialisation: Kaiming-normal convolutions, BN scale 1.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    @property
+    def min_input_size(self) -> int:
+        """Smallest height/width for which every calibration pool sees >= ``pooling_r`` pixels.
+
+        Computed from the layout: the first block of a stage pools its input map, later
+        blocks pool the stage's output map. SCNet-50 needs 97 pixels (its last blocks run
+        on an ``ceil(H / 32)`` map); a one-block layer4 (``scnet_small``) needs 49.
+        """
+        size = 1
+        while not self._fits(size):
+            size += 1
+        return size
+
+    def _fits(self, size: int) -> bool:
+        s = _stride2(_stride2(size))  # stem conv + max pool: the input of layer1
+        for stage, blocks in enumerate(self.layers_cfg):
+            if s < self.pooling_r:  # first block pools its (stage input) map
+                return False
+            if stage > 0:
+                s = _stride2(s)
+            if blocks > 1 and s < self.pooling_r:
+                return False
+        return True
+
+    def check_input(self, x: Tensor) -> None:
+        """Raise ConfigError naming the size when ``x`` is smaller than :attr:`min_input_size`."""
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ConfigError(f"expected images of shape (N, 3, H, W), got {tuple(x.shape)}")
+        h, w = x.shape[-2:]
+        m = self.min_input_size
+        if h < m or w < m:
+            raise ConfigError(
+                f"image size {w}x{h} (WxH) is smaller than this backbone's minimum {m}x{m}: "
+                f"its self-calibration pools (rate {self.pooling_r}) would see an empty map. "
+                "Use larger images or gmiqa.models.pad_to_min_size (reflect padding)."
+            )
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The last feature map ``(N, out_channels, ceil(H / 32), ceil(W / 32))``."""
+        self.check_input(x)
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.forward_features(x)
+        if self.num_classes is None:
+            return x
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def pad_to_min_size(x: Tensor, min_size: int) -> Tensor:
+    """Reflect-pad ``x`` (N, C, H, W) symmetrically so that H, W >= ``min_size``.
+
+    Taught in ``notebooks/03_spatial_pyramid_pooling.ipynb``. The documented alternative
+    to the error of :meth:`SCNet.check_input`: padding adds mirrored content but never
+    rescales the image (no resize). Reflection needs the image to be larger than half
+    the padding, so a very small image is reflected repeatedly (circular fallback is
+    never used).
+    """
+    h, w = x.shape[-2:]
+    while h < min_size or w < min_size:
+        ph, pw = max(0, min(min_size - h, h - 1)), max(0, min(min_size - w, w - 1))
+        if ph == 0 and pw == 0:  # a 1-pixel side cannot be reflected
+            x = F.pad(x, (0, max(0, min_size - w), 0, max(0, min_size - h)), mode="replicate")
+            break
+        x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode="reflect")
+        h, w = x.shape[-2:]
+    return x
+
+
+def load_local_weights(
+    module: nn.Module, weights: str | os.PathLike, ignore_extra: bool = False
+) -> None:
+    """Load a state dict from a local ``.safetensors``, ``.pt`` or ``.pth`` file into ``module``.
+
+    Taught in ``notebooks/02_self_calibrated_conv.ipynb``. Never downloads; a missing file
+    raises ConfigError, an unreadable or mismatching one CheckpointError, naming the file.
+    A ``{"state_dict": ...}`` wrapper and a ``module.`` prefix (DataParallel) are unwrapped.
+    With ``ignore_extra`` the checkpoint may hold keys ``module`` lacks (a classifier head
+    loaded into a feature extractor); every key ``module`` has must still be present.
+    """
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise ConfigError(
+            f"weights file {str(path)!r} not found: weights are only loaded from a local file "
+            "you name (nothing is downloaded)"
+        )
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt or foreign file
+        raise CheckpointError(f"{path}: cannot read weights ({exc})") from None
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: holds a {type(state).__name__}, not a state dict")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    if ignore_extra:
+        own = set(module.state_dict())
+        state = {k: v for k, v in state.items() if k in own}
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"{path}: weights do not fit {type(module).__name__}: {exc}"
+        ) from None
+
+
+def scnet50(num_classes: int | None = 1000, weights: str | os.PathLike | None = None) -> SCNet:
+    """SCNet-50 (layers 3, 4, 6, 3; width 64): 25.56 M parameters with a 1000-class head.
+
+    Taught in ``notebooks/02_self_calibrated_conv.ipynb``.
+
+    Args:
+        num_classes: head size, or ``None`` for the feature extractor (2048 channels).
+        weights: ``None`` (random initialisation) or the path of a local state dict, e.g.
+            the official ImageNet ``scnet50-dc6a7e87.pth`` you downloaded yourself.
+            With ``num_classes=None`` a checkpoint's ``fc`` entries are ignored.
+    """
+    model = SCNet((3, 4, 6, 3), 64, num_classes)
+    if weights is not None:
+        _load_backbone(model, weights)
+    return model
+
+
+def scnet_small(
+    layers: Sequence[int] = (1, 1, 1, 1),
+    base_width: int = 16,
+    num_classes: int | None = None,
+    weights: str | os.PathLike | None = None,
+) -> SCNet:
+    """A small SCNet (fewer blocks, narrower stages) for CPU notebooks and tests.
+
+    Taught in ``notebooks/02_self_calibrated_conv.ipynb``. Same blocks as :func:`scnet50`;
+    ``layers=(1, 1, 1, 1), base_width=16`` has 0.51 M parameters without a head.
+    """
+    model = SCNet(layers, base_width, num_classes)
+    if weights is not None:
+        _load_backbone(model, weights)
+    return model
+
+
+def _load_backbone(model: SCNet, weights: str | os.PathLike) -> None:
+    load_local_weights(model, weights, ignore_extra=model.num_classes is None)

@@ -1,0 +1,117 @@
+"""Scoring a set with a model and measuring agreement with its labels.
+
+Taught in ``notebooks/07_finetuning.ipynb``.
+
+Images are scored at native size: images of one size go through the network together
+(a score never depends on the other images of a batch, see ``GMIQA.score``), images of
+different sizes never share a batch and are never resized.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from gmiqa.device import autocast, to_device_images
+from gmiqa.metrics import correlation_metrics, per_group_srocc
+
+
+def image_sizes(dataset, indices: Sequence[int]) -> list[tuple[int, int]]:
+    """(height, width) of the given items without decoding pixels when possible."""
+    if getattr(dataset, "image_size", None) is not None:  # the synthetic set: one size
+        return [tuple(dataset.image_size)] * len(indices)
+    from PIL import Image
+
+    sizes = []
+    for i in indices:
+        record = dataset.records[int(i)]
+        path = getattr(record, "path", None)
+        if path is None:
+            sizes.append(tuple(dataset[int(i)]["image"].shape[-2:]))
+            continue
+        with Image.open(path) as img:  # reads the header only
+            sizes.append((img.height, img.width))
+    return sizes
+
+
+def size_batches(
+    indices: Sequence[int],
+    sizes: Sequence[tuple[int, int]],
+    batch_size: int,
+    rng: np.random.Generator | None = None,
+) -> list[np.ndarray]:
+    """Batches of at most ``batch_size`` items that share one image size.
+
+    With ``rng`` the items are shuffled within each size and the batches shuffled;
+    without it the order is deterministic (evaluation).
+    """
+    indices = np.asarray(indices)
+    buckets: dict[tuple[int, int], list[int]] = {}
+    for i, size in zip(indices.tolist(), sizes):
+        buckets.setdefault(tuple(size), []).append(i)
+    batches = []
+    for size in sorted(buckets):
+        items = np.asarray(buckets[size])
+        if rng is not None:
+            items = rng.permutation(items)
+        batches.extend(items[j : j + batch_size] for j in range(0, len(items), batch_size))
+    if rng is not None:
+        batches = [batches[k] for k in rng.permutation(len(batches))]
+    return batches
+
+
+@torch.no_grad()
+def predict(
+    model,
+    dataset,
+    indices: Sequence[int],
+    device: torch.device,
+    batch_size: int = 16,
+    amp: bool = True,
+    channels_last: bool = True,
+) -> dict[str, np.ndarray]:
+    """Scores of ``dataset[indices]`` in evaluation mode, with their labels.
+
+    Returns arrays ``index``, ``pred``, ``target`` (normalised score), ``type``,
+    ``level``, ``ref_id`` in the order of ``indices``. Taught in ``07_finetuning``.
+    """
+    was_training = model.training
+    model.eval()
+    indices = np.asarray(indices, dtype=np.int64)
+    preds: dict[int, float] = {}
+    labels: dict[int, dict] = {}
+    try:
+        for batch in size_batches(indices, image_sizes(dataset, indices), batch_size):
+            items = [dataset[int(i)] for i in batch]
+            x = to_device_images(torch.stack([it["image"] for it in items]), device, channels_last)
+            with autocast(device, amp):
+                scores = model.score(x)
+            for i, item, s in zip(batch.tolist(), items, scores.float().cpu().tolist()):
+                preds[i] = s
+                labels[i] = item
+    finally:
+        model.train(was_training)
+    return {
+        "index": indices,
+        "pred": np.asarray([preds[i] for i in indices.tolist()], dtype=np.float64),
+        "target": np.asarray([float(labels[i]["score"]) for i in indices.tolist()]),
+        "type": np.asarray([int(labels[i]["type"]) for i in indices.tolist()]),
+        "level": np.asarray([int(labels[i]["level"]) for i in indices.tolist()]),
+        "ref_id": np.asarray([int(labels[i]["ref_id"]) for i in indices.tolist()]),
+        "name": np.asarray([str(labels[i]["name"]) for i in indices.tolist()]),
+    }
+
+
+def evaluate_predictions(pred: dict[str, np.ndarray]) -> dict:
+    """SROCC, KROCC, PLCC (raw and logistic), RMSE and per-type SROCC of :func:`predict` output.
+
+    Taught in ``notebooks/07_finetuning.ipynb``.
+    """
+    out = {"metrics": correlation_metrics(pred["pred"], pred["target"])}
+    if np.any(pred["type"] > 0):
+        out["per_type_srocc"] = {
+            str(k): v for k, v in per_group_srocc(pred["pred"], pred["target"], pred["type"]).items()
+        }
+    return out

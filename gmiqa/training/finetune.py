@@ -1,0 +1,312 @@
+"""Stage 3: fine-tuning on a target set over seeded splits, and the pre-training ablation.
+
+Taught in ``notebooks/07_finetuning.ipynb``.
+
+For each split (:func:`gmiqa.datasets.splits.make_splits`: by reference content for
+synthetic sets, by image for authentic ones) a model is built, initialised from a
+checkpoint (``init``: stage 1, stage 2, or none), trained with Adam on the mean squared
+error between the quality head's reparameterised prediction ``mu + eps * sigma`` and
+the normalised score (higher = better), and evaluated on the held-out part with ``mu``.
+Metrics per split: SROCC, KROCC, PLCC raw and after the 4-parameter logistic, RMSE,
+and SROCC per distortion type; summarised by median and mean over splits. The result
+file holds the configuration, every split's metrics and predictions, the summary and
+the provenance (commit, device, versions).
+
+Every random choice of split ``k`` (batch order, noise) is seeded by ``(seed, k)``; each
+split checkpoints every epoch and a finished split is recorded in the partial result
+file, so an interrupted run resumes where it stopped and ends with the same numbers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gmiqa.atomic import atomic_write_json
+from gmiqa.device import autocast, resolve_device, seed_everything, to_device_images
+from gmiqa.errors import ConfigError
+from gmiqa.metrics import summarise
+from gmiqa.profiles import FinetuneSettings, Profile, get_profile
+from gmiqa.training.evaluate import evaluate_predictions, image_sizes, predict, size_batches
+
+# How each set is split (method.md, Evaluation): by content where contents repeat.
+SPLIT_BY = {
+    "synthetic": "reference",
+    "kadid10k": "reference",
+    "live": "reference",
+    "csiq": "reference",
+    "tid2013": "reference",
+    "koniq10k": "image",
+    "livec": "image",
+}
+
+
+def split_by_for(dataset_name: str) -> str:
+    """"reference" or "image" for a dataset name (see :data:`SPLIT_BY`)."""
+    try:
+        return SPLIT_BY[dataset_name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown dataset {dataset_name!r} for splitting: choose one of {', '.join(SPLIT_BY)}"
+        ) from None
+
+
+def init_fingerprint(init: str | os.PathLike | None) -> str | None:
+    if init is None:
+        return None
+    from gmiqa.checkpoint import read_sidecar
+
+    return read_sidecar(init).get("config", {}).get("fingerprint") or Path(init).name
+
+
+def build_initialised(profile: Profile, init: str | os.PathLike | None, seed: int):
+    """A GMIQA model with the seeded random initialisation, then ``init``'s weights if given."""
+    from gmiqa.checkpoint import load_weights
+    from gmiqa.models import build_model
+
+    seed_everything(seed)
+    model = build_model(profile.model)
+    if init is not None:
+        load_weights(model, init, strict=True)
+    return model
+
+
+def finetune_split(
+    profile: Profile,
+    dataset,
+    train_idx: Sequence[int],
+    test_idx: Sequence[int],
+    init: str | os.PathLike | None = None,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    checkpoint: str | os.PathLike | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+    settings: FinetuneSettings | None = None,
+) -> dict:
+    """Fine-tune on ``train_idx`` and evaluate on ``test_idx``; return the split's result.
+
+    The result holds ``metrics``, ``per_type_srocc`` (sets with types), ``history``
+    (losses) and ``predictions`` (name, pred, target, type, level of the test items).
+    With ``checkpoint`` the run checkpoints every epoch and resumes from it. Taught in
+    ``notebooks/07_finetuning.ipynb``.
+    """
+    import tempfile
+
+    from gmiqa.training.loop import config_fingerprint, step_rng, train_steps
+
+    if settings is not None:
+        profile = profile.replace(finetune=settings)
+    s = profile.finetune
+    dev = resolve_device(device)
+    model = build_initialised(profile, init, seed).to(dev)
+    if dev.type == "cuda" and profile.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    model.train()
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=s.lr)
+    train_idx = np.asarray(train_idx, dtype=np.int64)
+    sizes = image_sizes(dataset, train_idx)
+    # The epoch's batches depend on (seed, epoch) only; their number is fixed per split.
+    batches_per_epoch = len(size_batches(train_idx, sizes, s.batch_size, step_rng(seed, 0)))
+    total = s.epochs * batches_per_epoch
+    cache: dict[int, list[np.ndarray]] = {}
+
+    def batches_of(epoch: int) -> list[np.ndarray]:
+        if epoch not in cache:
+            cache.clear()
+            cache[epoch] = size_batches(train_idx, sizes, s.batch_size, step_rng(seed, epoch, 3))
+        return cache[epoch]
+
+    def step_fn(step: int) -> dict[str, torch.Tensor]:
+        epoch, b = divmod(step, batches_per_epoch)
+        items = [dataset[int(i)] for i in batches_of(epoch)[b]]
+        x = to_device_images(torch.stack([it["image"] for it in items]), dev, profile.channels_last)
+        y = torch.tensor([float(it["score"]) for it in items], dtype=torch.float32, device=dev)
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(dev, profile.amp):
+            mu, sigma = model.finetune_forward(x)
+        pred = mu.float() + torch.randn_like(mu, dtype=torch.float32) * sigma.float()
+        loss = torch.mean((pred - y) ** 2)
+        loss.backward()
+        optimizer.step()
+        return {"loss": loss.detach()}
+
+    p = profile.to_dict()
+    used = {"stage": "finetune", "seed": seed, "model": p["model"], "finetune": p["finetune"],
+            "amp": p["amp"], "init": init_fingerprint(init),
+            "train": train_idx.tolist()}  # fmt: skip
+    config = {"stage": "finetune", "seed": seed, "profile": p, "init": str(init) if init else None,
+              "fingerprint": config_fingerprint(used)}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(checkpoint) if checkpoint else Path(tmp) / "split.safetensors"
+        result = train_steps(
+            kind="finetune",
+            path=path,
+            config=config,
+            model=model,
+            optimizer=optimizer,
+            total_steps=total,
+            step_fn=step_fn,
+            seed=seed,
+            log_every=max(1, batches_per_epoch),  # one averaged loss per epoch
+            checkpoint_every=max(1, batches_per_epoch) if checkpoint else total + 1,
+            progress=progress,
+            stop_after=stop_after,
+        )
+    pred = predict(model, dataset, test_idx, dev, s.batch_size, profile.amp, profile.channels_last)
+    out = evaluate_predictions(pred)
+    out["history"] = result.history
+    out["train_size"] = int(len(train_idx))
+    out["test_size"] = int(len(test_idx))
+    out["seconds"] = result.seconds
+    out["predictions"] = {
+        "name": pred["name"].tolist(),
+        "pred": pred["pred"].tolist(),
+        "target": pred["target"].tolist(),
+        "type": pred["type"].tolist(),
+        "level": pred["level"].tolist(),
+    }
+    out["model"] = model
+    return out
+
+
+def run_finetune(
+    profile: Profile | str,
+    dataset,
+    dataset_name: str,
+    init: str | os.PathLike | None,
+    out: str | os.PathLike,
+    splits: int | None = None,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    progress: bool = True,
+    keep_model: str | os.PathLike | None = None,
+    work_dir: str | os.PathLike | None = None,
+    stop_after: int | None = None,
+) -> dict:
+    """Fine-tune and evaluate over ``splits`` seeded splits; write the result JSON to ``out``.
+
+    ``keep_model``: where to save the model fine-tuned on split 0 (a checkpoint that
+    ``gmiqa score`` reads). ``work_dir``: where per-split checkpoints live while a split
+    runs (resume after an interruption); finished splits are recorded in
+    ``out``'s ``.partial.json``. Taught in ``notebooks/07_finetuning.ipynb``.
+    """
+    from gmiqa.checkpoint import save_checkpoint
+    from gmiqa.datasets.splits import make_splits
+    from gmiqa.provenance import provenance
+    from gmiqa.training.loop import config_fingerprint, step_seed
+
+    profile = get_profile(profile)
+    n = int(splits or profile.finetune.splits)
+    dev = resolve_device(device)
+    by = split_by_for(dataset_name)
+    split_list = make_splits(dataset.records, n, profile.finetune.train_fraction, seed, by=by)
+    out = Path(out)
+    partial_path = out.with_suffix(".partial.json")
+    config = {
+        "dataset": dataset_name,
+        "split_by": by,
+        "splits": n,
+        "seed": seed,
+        "init": str(init) if init else None,
+        "init_fingerprint": init_fingerprint(init),
+        "profile": profile.to_dict(),
+    }
+    key = config_fingerprint(config)
+    done: list[dict] = []
+    if partial_path.exists():
+        import json
+
+        with open(partial_path, encoding="utf-8") as fh:
+            partial = json.load(fh)
+        if partial.get("fingerprint") == key:
+            done = partial.get("splits", [])
+    for k in range(len(done), n):
+        train_idx, test_idx = split_list[k]
+        ck = Path(work_dir) / f"{out.stem}-split{k}.safetensors" if work_dir else None
+        res = finetune_split(
+            profile, dataset, train_idx, test_idx, init, dev, step_seed(seed, k, 5),
+            checkpoint=ck, progress=progress, stop_after=stop_after,
+        )  # fmt: skip
+        model = res.pop("model")
+        if k == 0 and keep_model is not None:
+            save_checkpoint(
+                keep_model, kind="finetune", model=model,
+                config={"stage": "finetune", "dataset": dataset_name, "seed": seed,
+                        "profile": profile.to_dict(), "fingerprint": key, "split": 0},
+                state={"step": 0, "done": True, "metrics": res["metrics"]},
+            )  # fmt: skip
+        res["split"] = k
+        done.append(res)
+        atomic_write_json(partial_path, {"fingerprint": key, "splits": done})
+        if ck is not None:
+            for f in (ck, ck.with_suffix(".json")):
+                f.unlink(missing_ok=True)
+    result = {
+        "config": config,
+        "fingerprint": key,
+        "splits": done,
+        "summary": summarise([r["metrics"] for r in done]),
+        "per_type_srocc_median": _per_type_median(done),
+        "provenance": provenance(device=str(dev)),
+    }
+    atomic_write_json(out, result)
+    partial_path.unlink(missing_ok=True)
+    return result
+
+
+def _per_type_median(splits: list[dict]) -> dict[str, float]:
+    values: dict[str, list[float]] = {}
+    for r in splits:
+        for t, v in r.get("per_type_srocc", {}).items():
+            values.setdefault(t, []).append(v)
+    return {t: float(np.nanmedian(v)) for t, v in sorted(values.items(), key=lambda kv: int(kv[0]))}
+
+
+def run_ablation(
+    profile: Profile | str,
+    dataset,
+    dataset_name: str,
+    inits: dict[str, str | os.PathLike | None],
+    out_dir: str | os.PathLike,
+    splits: int | None = None,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
+    """Fine-tune from each initialisation in ``inits`` on the SAME splits; compare medians.
+
+    ``inits`` maps a row name (e.g. ``"none"``, ``"meta"``, ``"graph"``) to a checkpoint
+    or None. Writes ``out_dir/finetune-<dataset>-<row>.json`` per row and
+    ``out_dir/ablation-<dataset>.json`` with the medians. Taught in
+    ``notebooks/07_finetuning.ipynb``.
+    """
+    from gmiqa.provenance import provenance
+
+    out_dir = Path(out_dir)
+    rows = {}
+    for name, init in inits.items():
+        res = run_finetune(
+            profile, dataset, dataset_name, init, out_dir / f"finetune-{dataset_name}-{name}.json",
+            splits, device, seed, progress, work_dir=out_dir / "work",
+        )  # fmt: skip
+        rows[name] = {
+            "init": str(init) if init else None,
+            "srocc_median": res["summary"]["srocc"]["median"],
+            "srocc_mean": res["summary"]["srocc"]["mean"],
+            "plcc_median": res["summary"]["plcc"]["median"],
+            "splits": len(res["splits"]),
+        }
+    summary = {
+        "dataset": dataset_name,
+        "profile": get_profile(profile).name,
+        "seed": seed,
+        "rows": rows,
+        "provenance": provenance(device=str(resolve_device(device))),
+    }
+    atomic_write_json(out_dir / f"ablation-{dataset_name}.json", summary)
+    return summary

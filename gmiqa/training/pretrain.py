@@ -1,0 +1,185 @@
+"""Stage 2: distortion-graph pre-training, initialised from the meta-learned weights.
+
+Taught in ``notebooks/06_graph_pretraining.ipynb``.
+
+Each step draws a triplet of mini-batches (:class:`~gmiqa.training.samplers.TypeTripletSampler`):
+an anchor batch of distortion type ``t``, a positive batch of type ``t`` (other images)
+and a negative batch of another type. Every batch is one graph (one node per image).
+The loss is
+
+    L = triplet(g_anchor, g_positive, g_negative; margin) + lambda * L_level
+
+where ``g`` are the batches' graph codes (``GMIQA.pretrain_forward(x).graph_code``) and
+``L_level`` is the mean squared error between the level discriminator's reparameterised
+prediction and the true level (1..5), averaged over the three batches.
+
+Choices (recorded in the book):
+
+- **Gradients flow through all three batches.** GraphIQA computes the positive and
+  negative batches under ``no_grad``, which halves the memory but lets only a third of
+  the images train the network and the level head. Here all three are trained
+  (``detach_positive_negative=True`` restores GraphIQA's behaviour).
+- **The backbone is trained** (the reference code silently froze it).
+- **Initialisation**: the whole model's weights come from the stage 1 checkpoint (the
+  backbone, SPP and projection it meta-learned; the graph heads, which stage 1 does not
+  use, keep their seeded initialisation). Without a stage 1 checkpoint the stage starts
+  from the seeded random initialisation (the ablation's "graph only" row).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gmiqa.device import autocast, resolve_device, seed_everything, to_device_images
+from gmiqa.profiles import PretrainSettings, Profile
+
+
+def pretrain_config(profile: Profile, seed: int, init: str | None, init_fingerprint: str | None) -> dict:
+    """The configuration stored with (and fingerprinting) a graph pre-training checkpoint."""
+    from gmiqa.training.loop import config_fingerprint
+
+    p = profile.to_dict()
+    used = {
+        "stage": "graph",
+        "seed": int(seed),
+        "data": p["data"],
+        "model": p["model"],
+        "pretrain": p["pretrain"],
+        "amp": p["amp"],
+        "init": init_fingerprint,  # a new stage 1 checkpoint invalidates this stage
+    }
+    return {
+        "stage": "graph",
+        "seed": int(seed),
+        "profile": p,
+        "init": init,
+        "init_fingerprint": init_fingerprint,
+        "fingerprint": config_fingerprint(used),
+    }
+
+
+def graph_losses(
+    model,
+    anchor: torch.Tensor,
+    positive: torch.Tensor,
+    negative: torch.Tensor,
+    levels: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    margin: float,
+    level_weight: float,
+    detach_positive_negative: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Triplet + weighted level loss of one triplet of one-type batches.
+
+    Returns ``{"loss", "triplet", "level", "gap"}``; ``gap`` is d(a, n) - d(a, p) between
+    unit-length graph codes (positive when the anchor is nearer its own type). Taught in
+    ``notebooks/06_graph_pretraining.ipynb``.
+    """
+    from gmiqa.models.discriminators import TypeDiscriminator
+
+    out_a = model.pretrain_forward(anchor)
+    if detach_positive_negative:
+        with torch.no_grad():
+            out_p, out_n = model.pretrain_forward(positive), model.pretrain_forward(negative)
+        outs = [(out_a, levels[0])]
+    else:
+        out_p, out_n = model.pretrain_forward(positive), model.pretrain_forward(negative)
+        outs = [(out_a, levels[0]), (out_p, levels[1]), (out_n, levels[2])]
+    codes = [o.graph_code.float() for o in (out_a, out_p, out_n)]
+    triplet = TypeDiscriminator.triplet_loss(*codes, margin=margin)
+    level = torch.stack(
+        [torch.mean((o.level_pred.float() - lv) ** 2) for o, lv in outs]
+    ).mean()
+    with torch.no_grad():
+        a, p, n = (torch.nn.functional.normalize(c, dim=-1) for c in codes)
+        gap = (a - n).norm() - (a - p).norm()
+    return {
+        "loss": triplet + level_weight * level,
+        "triplet": triplet,
+        "level": level,
+        "gap": gap,
+    }
+
+
+def train_graph(
+    profile: Profile,
+    dataset,
+    checkpoint: str | Path,
+    init: str | Path | None = None,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    progress: bool = True,
+    stop_after: int | None = None,
+    settings: PretrainSettings | None = None,
+    detach_positive_negative: bool = False,
+):
+    """Train stage 2 on ``dataset`` from the stage 1 checkpoint ``init`` (or from scratch).
+
+    Writes ``checkpoint`` (resuming an unfinished run of the same configuration) and
+    returns a :class:`~gmiqa.training.loop.StageResult`. Taught in
+    ``notebooks/06_graph_pretraining.ipynb``.
+    """
+    from gmiqa.checkpoint import load_checkpoint, load_weights
+    from gmiqa.models import build_model
+    from gmiqa.training.loop import step_rng, train_steps
+    from gmiqa.training.samplers import TypeTripletSampler, stack_items
+
+    if settings is not None:
+        profile = profile.replace(pretrain=settings)
+    s = profile.pretrain
+    dev = resolve_device(device)
+    seed_everything(seed)
+    model = build_model(profile.model)
+    init_fp = None
+    if init is not None:
+        ck = load_checkpoint(init)
+        load_weights(model, ck, strict=True)
+        init_fp = ck.config.get("fingerprint", ck.path.name)
+    model = model.to(dev)
+    if dev.type == "cuda" and profile.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    model.train()
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=s.lr)
+    sampler = TypeTripletSampler(dataset.records, s.batch_size)
+    level_col = _column(dataset, "level")
+
+    def fetch(indices):
+        images, _ = stack_items(dataset, indices)
+        lv = torch.as_tensor(level_col[np.asarray(indices)], dtype=torch.float32, device=dev)
+        return to_device_images(images, dev, profile.channels_last), lv
+
+    def step_fn(step: int) -> dict[str, torch.Tensor]:
+        tri = sampler.sample(step_rng(seed, step))
+        (xa, la), (xp, lp), (xn, ln) = fetch(tri.anchor), fetch(tri.positive), fetch(tri.negative)
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(dev, profile.amp):
+            losses = graph_losses(
+                model, xa, xp, xn, (la, lp, ln), s.margin, s.level_weight, detach_positive_negative
+            )
+        losses["loss"].backward()
+        optimizer.step()
+        return {k: v.detach() for k, v in losses.items()}
+
+    return train_steps(
+        kind="graph",
+        path=Path(checkpoint),
+        config=pretrain_config(profile, seed, str(init) if init else None, init_fp),
+        model=model,
+        optimizer=optimizer,
+        total_steps=s.steps,
+        step_fn=step_fn,
+        seed=seed,
+        log_every=max(1, min(s.log_every, s.steps)),
+        checkpoint_every=max(1, min(s.checkpoint_every, s.steps)),
+        progress=progress,
+        stop_after=stop_after,
+    )
+
+
+def _column(dataset, key: str) -> np.ndarray:
+    records = dataset.records
+    if hasattr(records, "column"):
+        return np.asarray(records.column(key))
+    return np.asarray([r[key] for r in records])

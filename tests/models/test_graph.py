@@ -1,0 +1,100 @@
+import pytest
+import torch
+from torch_geometric.nn import DenseGCNConv, GCNConv
+
+from gmiqa.errors import ConfigError
+from gmiqa.models import (
+    EdgeBuilder,
+    NodeBuilder,
+    NodeGCN,
+    clean_adjacency,
+    cosine_adjacency,
+    dense_to_edge_list,
+    edge_init,
+    normalized_adjacency,
+)
+
+
+def _weighted_graph(m=7, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(m, m, generator=g)
+    w = (w + w.t()) / 2  # symmetric, with negative weights
+    w[2, :] = w[:, 2] = -1.0  # a node whose every weight is negative: degree 0 after cleaning
+    w[0, 1] = w[1, 0] = float("nan")
+    return w
+
+
+def test_clean_adjacency_is_finite_non_negative_with_zero_diagonal():
+    a = clean_adjacency(_weighted_graph())
+    assert torch.isfinite(a).all() and (a >= 0).all()
+    assert torch.count_nonzero(a.diagonal()) == 0
+    assert a[2].sum() == 0
+
+
+def test_normalized_adjacency_never_nan_and_matches_dense_gcn_conv():
+    w = _weighted_graph()
+    norm = normalized_adjacency(w)
+    assert torch.isfinite(norm).all()
+    assert norm[2, 2] == pytest.approx(1.0)  # isolated node keeps only its self-loop
+    torch.manual_seed(0)
+    conv = DenseGCNConv(5, 3)
+    x = torch.randn(7, 5)
+    expected = norm @ conv.lin(x) + conv.bias
+    got = conv(x, clean_adjacency(w), add_loop=True).squeeze(0)
+    torch.testing.assert_close(got, expected)
+    zero = normalized_adjacency(torch.full((4, 4), -2.0))
+    torch.testing.assert_close(zero, torch.eye(4))
+
+
+def test_dense_and_sparse_pyg_gcn_agree_on_the_same_weighted_graph():
+    w = _weighted_graph(9, seed=3)
+    torch.manual_seed(1)
+    dense = DenseGCNConv(6, 4)
+    sparse = GCNConv(6, 4, add_self_loops=True, normalize=True)
+    with torch.no_grad():
+        sparse.lin.weight.copy_(dense.lin.weight)
+        sparse.bias.copy_(dense.bias)
+    x = torch.randn(9, 6)
+    edge_index, edge_weight = dense_to_edge_list(w)
+    assert (edge_weight > 0).all() and (edge_index[0] != edge_index[1]).all()
+    out_dense = dense(x, clean_adjacency(w), add_loop=True).squeeze(0)
+    out_sparse = sparse(x, edge_index, edge_weight)
+    torch.testing.assert_close(out_dense, out_sparse, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match="one"):
+        dense_to_edge_list(torch.rand(2, 3, 3))
+
+
+def test_edge_init_channel_sum_is_the_cosine_similarity():
+    torch.manual_seed(0)
+    x = torch.randn(5, 8)
+    e = edge_init(x)
+    assert e.shape == (5, 5, 8)
+    torch.testing.assert_close(e.sum(-1), cosine_adjacency(x))
+    torch.testing.assert_close(e.sum(-1).diagonal(), torch.ones(5))
+    zero = edge_init(torch.zeros(3, 8))
+    assert torch.isfinite(zero).all() and torch.isfinite(cosine_adjacency(zero.reshape(9, 8))).all()
+
+
+def test_edge_builder_shapes_batched_equals_separate_and_zero_input_is_safe():
+    torch.manual_seed(0)
+    gcn_e = EdgeBuilder(8, 4, layers=3)
+    e = torch.randn(2, 9, 8)
+    batched = gcn_e(e)
+    assert batched.shape == (2, 9, 4)
+    torch.testing.assert_close(batched[1], gcn_e(e[1]))
+    z = torch.zeros(16, 8, requires_grad=True)
+    out = gcn_e(z)
+    out.sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(z.grad).all()
+
+
+def test_node_gcn_is_permutation_equivariant():
+    torch.manual_seed(0)
+    gcn_v = NodeGCN(6, 6, layers=2)
+    v, adj = torch.randn(5, 6), torch.randn(5, 5)
+    perm = torch.tensor([3, 0, 4, 1, 2])
+    out = gcn_v(v, adj)
+    torch.testing.assert_close(gcn_v(v[perm], adj[perm][:, perm]), out[perm])
+    assert NodeBuilder(6, 10)(v).shape == (5, 10)
+    with pytest.raises(ConfigError, match="layers=0"):
+        NodeGCN(6, 6, layers=0)

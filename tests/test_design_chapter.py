@@ -1,0 +1,65 @@
+"""The profile table in book/design.md says what gmiqa/profiles.py defines."""
+
+from __future__ import annotations
+
+import re
+
+from gmiqa.book import REPO
+from gmiqa.profiles import ALL_TYPES, PROFILES
+
+ORDER = ("smoke", "cpu", "gpu")
+
+
+def _cell(row: str, p) -> str:
+    d, m, meta, pre, ft = p.data, p.model, p.meta, p.pretrain, p.finetune
+    if row == "image size (W x H)":
+        return f"{d.image_size[1]}x{d.image_size[0]}"
+    if row == "pristine images":
+        return "all found" if d.max_pristine is None else f"at most {d.max_pristine}"
+    if row == "distortion types":
+        return "all 25" if tuple(d.types) == ALL_TYPES else ", ".join(map(str, d.types))
+    if row == "backbone":
+        if m.backbone in ("scnet50", "resnet50"):
+            return m.backbone
+        return f"{m.backbone}, blocks {tuple(m.layers)}, width {m.base_width}"
+    if row == "feature / node / edge size":
+        return f"{m.feature_dim} / {m.node_dim} / {m.edge_dim}"
+    if row == "GCN-E layers":
+        return str(m.edge_layers)
+    if row == "meta-learning: steps x tasks":
+        return f"{meta.steps} x {meta.tasks_per_step}"
+    if row == "meta-learning: support / query images":
+        return f"{meta.support_size} / {meta.query_size}"
+    if row == "meta-learning: inner / outer lr":
+        return f"{meta.inner_lr:g} / {meta.outer_lr:g}"
+    if row == "graph pre-training: steps x batch":
+        return f"{pre.steps} x {pre.batch_size}"
+    if row == "graph pre-training: lr":
+        return f"{pre.lr:g}"
+    if row == "fine-tuning: epochs x batch":
+        return f"{ft.epochs} x {ft.batch_size}"
+    if row == "fine-tuning: lr, splits":
+        return f"{ft.lr:g}, {ft.splits}"
+    if row == "bf16 autocast on CUDA":
+        return "yes" if p.amp else "no"
+    raise AssertionError(f"book/design.md: unknown row {row!r} in the profile table")
+
+
+def test_profile_table_matches_profiles_py():
+    text = (REPO / "book" / "design.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- profile-table:start -->(.*?)<!-- profile-table:end -->", text, re.S)
+    assert block, "book/design.md: profile table markers missing"
+    lines = [ln.strip() for ln in block.group(1).strip().splitlines()]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header == ["setting", *ORDER], header
+    rows = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines[2:]]
+    assert len(rows) >= 10
+    for label, *cells in rows:
+        expected = [_cell(label, PROFILES[name]) for name in ORDER]
+        assert cells == expected, (
+            f"book/design.md, row {label!r}: table says {cells}, gmiqa/profiles.py gives "
+            f"{expected}; update the table"
+        )
+    # The shared settings quoted in the text below the table.
+    for p in PROFILES.values():
+        assert p.pretrain.margin == 0.1 and p.pretrain.level_weight == 0.25
