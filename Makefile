@@ -26,7 +26,7 @@ execute: $(STAMP)
 	$(PY) -m gmiqa.book execute --profile $(PROFILE)
 
 build-book: $(STAMP)
-	$(PY) -m gmiqa.book build
+	$(PY) -m gmiqa.book build --profile $(PROFILE)
 
 book: execute build-book
 

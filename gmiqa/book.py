@@ -85,7 +85,7 @@ def execute_notebook(
             parameters=params,
             kernel_name=kernel,
             cwd=str(notebook.parent),
-            execution_timeout=timeout,
+            execution_timeout=None if timeout < 0 else timeout,
             progress_bar=False,
             log_output=False,
             request_save_on_cell_execute=False,
@@ -156,7 +156,7 @@ def build(profile: str = "cpu", executed: Path | None = None, out: Path | None =
     """Build the HTML book from executed notebooks; return the path of ``index.html``."""
     executed = Path(executed) if executed else executed_dir(profile)
     out = Path(out) if out else BUILD / "book"
-    stage = stage_sources(executed, BUILD / "book-src")
+    stage = stage_sources(executed, out.with_name(out.name + "-src"))  # per output: no clash
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [
         str(jb) if jb.exists() else "jupyter-book",
@@ -193,6 +193,12 @@ def main(argv: list[str] | None = None) -> int:
         "--run-dir", type=Path, default=None, help="checkpoints and metrics (GMIQA_RUN_DIR)"
     )
     ex.add_argument("--only", nargs="*", help="substrings of notebook names to run")
+    ex.add_argument(
+        "--timeout",
+        type=int,
+        default=None,
+        help="seconds one cell may run (default: none for gpu, 3600 otherwise)",
+    )
     bd = sub.add_parser("build", help="build the HTML book from executed notebooks")
     bd.add_argument("--profile", default=os.environ.get("GMIQA_PROFILE", "cpu"))
     bd.add_argument("--executed", type=Path, default=None)
@@ -200,7 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "execute":
-            execute_all(args.profile, args.out, args.run_dir, args.only)
+            timeout = (
+                args.timeout
+                if args.timeout is not None
+                else (-1 if args.profile == "gpu" else 3600)
+            )
+            execute_all(args.profile, args.out, args.run_dir, args.only, timeout=timeout)
         else:
             index = build(args.profile, args.executed, args.out)
             print(f"The book is at {index}")

@@ -202,7 +202,9 @@ def model_from_checkpoint(path: str | os.PathLike, device="cpu"):
         raise CheckpointError(f"{ck.path}: its sidecar does not record the model settings")
     fields = {f.name for f in dataclasses.fields(ModelSettings)}
     cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in model_cfg.items() if k in fields}
-    model = build_model(dataclasses.replace(ModelSettings(), **cfg, pretrained=False))
+    # The checkpoint holds every weight: never look for ImageNet weights when rebuilding.
+    cfg["pretrained"] = False
+    model = build_model(dataclasses.replace(ModelSettings(), **cfg))
     load_weights(model, ck, strict=True)
     return model.to(device).eval(), ck
 

@@ -43,6 +43,7 @@ import torch
 from PIL import Image
 
 from gmiqa.atomic import atomic_write_text
+from gmiqa.datasets.base import record_field
 from gmiqa.device import resolve_device
 from gmiqa.distortions import DISTORTIONS
 from gmiqa.errors import ConfigError
@@ -50,13 +51,13 @@ from gmiqa.errors import ConfigError
 KINDS = ("nodes", "graph codes")
 COLOR_BY = ("type", "family", "level")
 
-# 26 distinguishable colours (the "Alphabet" qualitative palette of Green-Armytage, 2010),
-# enough for the 25 distortion types; families use the first colours.
+# 26 colours: matplotlib's tab10, then the light halves of tab20, then six of Dark2's
+# and Set1's; the first ten (the families, few types) are the most distinct.
 PALETTE = (
-    "#AA0DFE", "#3283FE", "#85660D", "#782AB6", "#565656", "#1C8356", "#16FF32", "#F7E1A0",
-    "#E2E2E2", "#1CBE4F", "#C4451C", "#DEA0FD", "#FE00FA", "#325A9B", "#FEAF16", "#F8A19F",
-    "#90AD1C", "#F6222E", "#1CFFCE", "#2ED9FF", "#B10DA1", "#C075A6", "#FC1CBF", "#B00068",
-    "#FBE426", "#FA0087",
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
+    "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5", "#1b9e77", "#d95f02", "#7570b3", "#e7298a",
+    "#66a61e", "#e6ab02",
 )  # fmt: skip
 
 
@@ -202,8 +203,7 @@ def extract_embeddings(
         raise ConfigError("extract_embeddings needs at least one model")
     dev = resolve_device(device)
     chosen = np.arange(len(dataset)) if indices is None else np.asarray(list(indices), np.int64)
-    records = dataset.records
-    item_types = np.array([int(records[int(i)]["type"]) for i in chosen], dtype=np.int64)
+    item_types = record_field(dataset, "type").astype(np.int64)[chosen]
     keep = item_types > 0
     chosen, item_types = chosen[keep], item_types[keep]
     if len(chosen) < 2:
@@ -233,7 +233,7 @@ def extract_embeddings(
         by_type: dict[int, list[np.ndarray]] = {}
         for b in batches:
             by_type.setdefault(int(item_types[b[0]]), []).append(b)
-        for t, type_batches in tqdm(by_type.items(), desc="types", disable=not progress):
+        for type_batches in tqdm(list(by_type.values()), desc="types", disable=not progress):
             needed = sorted({int(i) for b in type_batches for i in b})
             images = {}
             for local in needed:
@@ -299,19 +299,58 @@ def knn_accuracy(vectors: np.ndarray, labels: Sequence[int] | np.ndarray, k: int
     return float((predicted == codes).mean())
 
 
+_UMAP_CACHE_ENABLED = False
+
+
+def enable_umap_jit_cache() -> int:
+    """Switch on numba's on-disk cache for umap-learn's compiled functions; return how many.
+
+    Taught in ``notebooks/08_embedding_explorer.ipynb``. umap-learn compiles about a
+    hundred numba functions on first use and caches only a few, so every fresh kernel
+    pays 10-30 s of compilation before its first projection. This does what
+    ``@numba.njit(cache=True)`` would: compiled code is written next to umap's own cache
+    files (or to ``NUMBA_CACHE_DIR``) and reused by later processes; a function numba
+    cannot cache is left as it is. Done once per process.
+    """
+    global _UMAP_CACHE_ENABLED
+    if _UMAP_CACHE_ENABLED:
+        return 0
+    import importlib
+
+    from numba.core.registry import CPUDispatcher
+
+    count = 0
+    for name in ("umap_", "layouts", "utils", "spectral", "distances", "sparse"):
+        try:
+            module = importlib.import_module(f"umap.{name}")
+        except ImportError:
+            continue
+        for obj in vars(module).values():
+            if isinstance(obj, CPUDispatcher) and type(obj._cache).__name__ == "NullCache":
+                try:
+                    obj.enable_caching()
+                    count += 1
+                except (RuntimeError, OSError):  # no writable cache location for it
+                    pass
+    _UMAP_CACHE_ENABLED = True
+    return count
+
+
 def project_umap(
     vectors: np.ndarray,
     seed: int = 0,
     n_neighbors: int = 15,
     min_dist: float = 0.1,
     n_epochs: int | None = 200,
+    cache_jit: bool = True,
 ) -> np.ndarray:
     """2-D UMAP coordinates (P, 2) of ``vectors`` (P, D); seeded, so reproducible.
 
     Taught in ``notebooks/08_embedding_explorer.ipynb``. ``n_neighbors`` is lowered to
     P - 1 for small sets. The vectors are standardised per dimension first (embeddings
     of a randomly initialised model can have a few dimensions of huge variance).
-    umap-learn is imported here, not at module import.
+    umap-learn is imported here, not at module import; ``cache_jit`` calls
+    :func:`enable_umap_jit_cache` first.
     """
     import warnings
 
@@ -323,6 +362,8 @@ def project_umap(
         warnings.simplefilter("ignore")  # n_jobs overridden by random_state, numba notes
         import umap
 
+        if cache_jit:
+            enable_umap_jit_cache()
         reducer = umap.UMAP(
             n_neighbors=max(2, min(int(n_neighbors), len(x) - 1)),
             min_dist=float(min_dist),
@@ -383,9 +424,7 @@ class ExplorerData:
     def levels(self) -> list[int]:
         return sorted({lv for v in self.views.values() for ls in v.levels for lv in ls})
 
-    def visible(
-        self, view: str, type: int = 0, family: str = "all", level: int = 0
-    ) -> np.ndarray:
+    def visible(self, view: str, type: int = 0, family: str = "all", level: int = 0) -> np.ndarray:
         """Indices of the points of ``view`` that pass the filters (0 / "all" = any)."""
         v = self.views[view]
         mask = np.ones(len(v), dtype=bool)
@@ -473,7 +512,7 @@ def _point_details(data: ExplorerData, view: View, i: int) -> str:
         f"<b>{html.escape(view.text[i])}</b><br>"
         f"type {int(view.types[i])}: {html.escape(type_name(view.types[i]))} "
         f"({html.escape(type_family(view.types[i]))})<br>"
-        f"level ({what}): {view.level[i]:.2f}<br>"
+        f"level ({what}): {view.level[i]:.{0 if view.kind == 'nodes' else 2}f}<br>"
         f"pseudo-quality score ({what}): {view.score[i]:.3f}<br>"
         f"predicted level, {html.escape(view.model)} ({what}): {view.level_pred[i]:.2f}"
     )
@@ -484,44 +523,38 @@ def _point_details(data: ExplorerData, view: View, i: int) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def render_scatter(
+def scatter_on(
+    ax,
     view: View,
-    visible: np.ndarray,
+    visible: np.ndarray | None = None,
     color_by: str = "type",
     selected: int | None = None,
-    size: tuple[float, float] = (6.4, 4.8),
-    dpi: int = 80,
-) -> bytes:
-    """A PNG of the visible points of a view, coloured by type, family or level.
+    legend: bool = True,
+):
+    """Draw the ``visible`` points of a view on a matplotlib ``ax`` (all points if None).
 
-    Taught in ``notebooks/08_embedding_explorer.ipynb``. Uses matplotlib's Agg canvas
-    directly (no pyplot, no global state), so it works inside widget callbacks. The
-    ``selected`` point is ringed.
+    Taught in ``notebooks/08_embedding_explorer.ipynb``. Colours: one per distortion type
+    or family (:data:`PALETTE`), or the level on a viridis scale (for graph codes the
+    batch's mean level). Points filtered out are drawn in light grey for context; the
+    ``selected`` point is ringed. Returns the colour-bar mappable for ``"level"``, else None.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     if color_by not in COLOR_BY:
         raise ConfigError(f"color_by={color_by!r}: choose from {COLOR_BY}")
-    fig = Figure(figsize=size, dpi=dpi)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.scatter(view.xy[:, 0], view.xy[:, 1], s=8, c="#dddddd", linewidths=0)  # context
-    vis = np.asarray(visible, dtype=np.int64)
+    vis = np.arange(len(view)) if visible is None else np.asarray(visible, dtype=np.int64)
     marker = "o" if view.kind == "nodes" else "D"
+    ax.scatter(view.xy[:, 0], view.xy[:, 1], s=8, c="#dddddd", linewidths=0)  # context
+    mappable = None
     if len(vis) and color_by == "level":
-        sc = ax.scatter(
+        mappable = ax.scatter(
             view.xy[vis, 0], view.xy[vis, 1], c=view.level[vis], cmap="viridis", vmin=1, vmax=5,
             s=28, marker=marker, edgecolors="white", linewidths=0.4,
         )  # fmt: skip
-        fig.colorbar(sc, ax=ax, label="level" if view.kind == "nodes" else "mean level")
     elif len(vis):
-        keys = [type_name(t) for t in view.types] if color_by == "type" else view.families
-        order = (
-            [type_name(t) for t in sorted({int(t) for t in view.types})]
-            if color_by == "type"
-            else sorted(set(keys))
-        )
+        types = sorted({int(t) for t in view.types})
+        if color_by == "type":
+            keys, order = [type_name(t) for t in view.types], [type_name(t) for t in types]
+        else:
+            keys, order = view.families, sorted(set(view.families))
         for c, key in enumerate(order):
             pts = [i for i in vis if keys[i] == key]
             if pts:
@@ -530,17 +563,43 @@ def render_scatter(
                     color=PALETTE[c % len(PALETTE)], label=key, edgecolors="white",
                     linewidths=0.4,
                 )  # fmt: skip
-        ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+        if legend:
+            ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     if selected is not None:
         ax.scatter(
             [view.xy[selected, 0]], [view.xy[selected, 1]], s=160, facecolors="none",
             edgecolors="black", linewidths=1.5,
         )  # fmt: skip
-    ax.set_title(f"{view.name}: {len(vis)} of {len(view)} points", fontsize=9)
     ax.set_xlabel("UMAP 1")
     ax.set_ylabel("UMAP 2")
     ax.set_xticks([])
     ax.set_yticks([])
+    return mappable
+
+
+def render_scatter(
+    view: View,
+    visible: np.ndarray,
+    color_by: str = "type",
+    selected: int | None = None,
+    size: tuple[float, float] = (6.4, 4.8),
+    dpi: int = 80,
+) -> bytes:
+    """A PNG of :func:`scatter_on` for one view, with a title counting the visible points.
+
+    Taught in ``notebooks/08_embedding_explorer.ipynb``. Uses matplotlib's Agg canvas
+    directly (no pyplot, no global state), so it works inside widget callbacks.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    mappable = scatter_on(ax, view, visible, color_by, selected)
+    if mappable is not None:
+        fig.colorbar(mappable, ax=ax, label="level" if view.kind == "nodes" else "mean level")
+    ax.set_title(f"{view.name}: {len(visible)} of {len(view)} points", fontsize=9)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
@@ -717,7 +776,8 @@ _JS = r"""
     thumb.style.visibility = "visible";
     details.innerHTML = "<b>" + esc(v.text[i]) + "</b><br>type " + v.type[i] + ": " +
       esc(data.typename[v.type[i]]) + " (" + esc(data.family[v.type[i]]) + ")<br>level (" +
-      what + "): " + v.level[i].toFixed(2) + "<br>pseudo-quality score (" + what + "): " +
+      what + "): " + v.level[i].toFixed(v.kind === "nodes" ? 0 : 2) +
+      "<br>pseudo-quality score (" + what + "): " +
       v.score[i].toFixed(3) + "<br>predicted level, " + esc(v.model) + " (" + what + "): " +
       v.pred[i].toFixed(2);
     root.setAttribute("data-shown-point", v.text[i]);
@@ -752,7 +812,8 @@ _JS = r"""
       });
     }
     var layout = {title: {text: v.name + ": " + idx.length + " of " + v.x.length + " points",
-        font: {size: 13}}, hovermode: "closest", margin: {l: 30, r: 10, t: 40, b: 30},
+        font: {size: 13}, x: 0.01, xanchor: "left"}, hovermode: "closest",
+      margin: {l: 30, r: 10, t: 40, b: 30},
       xaxis: {title: {text: "UMAP 1"}, showticklabels: false, zeroline: false},
       yaxis: {title: {text: "UMAP 2"}, showticklabels: false, zeroline: false},
       legend: {font: {size: 10}}, height: 480};
@@ -872,13 +933,13 @@ def static_explorer(
     fragment = (
         f'<div id="{element_id}" class="gmiqa-explorer" style="font-family:sans-serif;'
         'font-size:13px">'
-        f"{heading}<div class=\"gx-controls\" style=\"margin-bottom:6px\">{controls}</div>"
+        f'{heading}<div class="gx-controls" style="margin-bottom:6px">{controls}</div>'
         '<div style="display:flex;flex-wrap:wrap;align-items:flex-start">'
-        '<div class="gx-plot" style="flex:1 1 560px;min-width:400px;height:480px"></div>'
-        '<div style="width:240px;padding-left:10px">'
+        '<div class="gx-plot" style="flex:1 1 440px;min-width:320px;height:480px"></div>'
+        '<div style="width:210px;padding-left:10px">'
         '<div class="gx-status" style="margin-bottom:6px"></div>'
         '<img class="gx-thumb" alt="thumbnail of the point under the pointer" '
-        'style="width:192px;visibility:hidden;border:1px solid #ccc">'
+        'style="width:192px;max-width:100%;visibility:hidden;border:1px solid #ccc">'
         '<div class="gx-details" style="margin-top:6px">Hover over or click a point to see '
         "its image and scores.</div></div></div>"
         f'<script type="application/json" class="gx-data">{blob}</script></div>\n'

@@ -23,6 +23,10 @@ above the largest GMSD reachable in practice), ``psnr_score = clip((PSNR - 10) /
 (10 dB is an unrecognisable image, 50 dB a visually identical one). The mapping is fixed
 (no fitting to any human-rated set), so the label is reproducible and its agreement with
 the distortion level can be checked per type (the notebook does).
+
+Known blind spots: GMSD compares gradient *magnitudes*, so a photographic negative keeps
+a perfect GMSD (the other two measures catch it); a shift of one colour channel barely
+moves the grey measures, so colour shift (KADID type 5) saturates after level 3.
 """
 
 from __future__ import annotations

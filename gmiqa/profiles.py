@@ -146,12 +146,12 @@ PROFILES: dict[str, Profile] = {
             edge_dim=16,
         ),
         meta=MetaSettings(
-            steps=80, tasks_per_step=3, support_size=6, query_size=6, inner_lr=1e-2, outer_lr=5e-4
+            steps=40, tasks_per_step=3, support_size=6, query_size=6, inner_lr=1e-2, outer_lr=5e-4
         ),
         pretrain=PretrainSettings(
-            steps=100, batch_size=12, lr=3e-4, log_every=5, checkpoint_every=25
+            steps=50, batch_size=12, lr=3e-4, log_every=5, checkpoint_every=10
         ),
-        finetune=FinetuneSettings(epochs=2, batch_size=16, lr=3e-4, splits=3),
+        finetune=FinetuneSettings(epochs=1, batch_size=16, lr=3e-4, splits=3),
         amp=False,
     ),
     "gpu": Profile(

@@ -42,6 +42,124 @@ def _(m):
 # --- checks for later notebooks are added below this line (one function each) ---
 
 
+@check("05_meta_learning")
+def _(m):
+    assert m["meta_steps"] == 4  # the smoke profile's meta-steps, all done
+    for key in ("final_query_loss", "first_query_loss", "unseen_query_mse_before", "unseen_query_mse_after"):
+        assert _finite(m[key]) and 0.0 <= m[key] < 1.0, key  # MSE of scores in [0, 1]
+    assert m["final_query_loss"] < m["first_query_loss"]  # the outer loop lowers the query loss
+
+
+@check("06_graph_pretraining")
+def _(m):
+    assert m["graph_steps"] == 6
+    assert _finite(m["final_triplet_loss"]) and 0.0 <= m["final_triplet_loss"] <= 2.1
+    assert _finite(m["final_level_mse"]) and 0.0 <= m["final_level_mse"] < 30.0  # levels 1..5
+    assert 0.0 <= m["triplet_accuracy"] <= 1.0
+    assert _finite(m["level_srocc"]) and -1.0 <= m["level_srocc"] <= 1.0
+
+
+@check("07_finetuning")
+def _(m):
+    assert m["splits"] == 2
+    for key in ("srocc_median", "srocc_mean", "plcc_median", "plcc_logistic_median"):
+        assert _finite(m[key]) and -1.0 <= m[key] <= 1.0, key
+    assert _finite(m["rmse_median"]) and 0.0 < m["rmse_median"] < 0.5
+    assert _finite(m["final_train_loss"]) and m["final_train_loss"] < 0.2
+    assert m["score_exit_status"] == 2  # one valid and one non-image file were scored
+    if "csiq_sample_srocc" in m:
+        assert _finite(m["csiq_sample_srocc"]) and -1.0 <= m["csiq_sample_srocc"] <= 1.0
+
+
+@check("10_baselines")
+def _(m):
+    assert m["n_items"] >= 100 and m["n_splits"] >= 2
+    assert 16 <= m["niqe_patch"] <= 96 and m["niqe_pristine_blocks"] >= 36
+    # On the synthetic set both baselines must rank pseudo-quality well above chance
+    # (smoke measured 0.81 and 0.62) and order the levels of a type (0.92, 0.93).
+    assert 0.4 < m["niqe_srocc_median"] <= 1.0
+    assert 0.3 < m["brisque_srocc_median"] <= 1.0
+    assert 0.5 < m["niqe_level_srocc_mean"] <= 1.0
+    assert 0.5 < m["brisque_level_srocc_mean"] <= 1.0
+    assert 0.2 <= m["mscn_shape_pristine"] <= 10.0 and 0.2 <= m["mscn_shape_blur"] <= 10.0
+    assert m["niqe_blur_example"] > m["niqe_pristine_example"] > 0  # blur is less natural
+    assert m["niqe_images_per_second"] > 0 and m["brisque_images_per_second"] > 0
+
+
+@check("08_embedding_explorer")
+def _(m):
+    assert m["types"] >= 2 and m["images"] % m["types"] == 0  # the synthetic set is balanced
+    assert m["batches"] >= 5 * m["types"]  # several one-type batches (graph codes) per type
+    assert m["node_dim"] > 0 and m["views"] == 4 and m["umap_finite"] is True
+    knn = {k: v for k, v in m.items() if k.startswith("knn_")}
+    assert len(knn) == 10, sorted(knn)
+    assert all(_finite(v) and 0.0 <= v <= 1.0 for v in knn.values()), knn
+    for model in ("random_init", "pretrained"):
+        assert _finite(m[f"level_spearman_{model}"]) and -1 <= m[f"level_spearman_{model}"] <= 1
+    assert m["chance_type"] == pytest.approx(1 / m["types"])
+    # the live explorer, driven from code in the notebook: a type filter keeps that type only
+    assert m["explorer_points_all"] == m["images"]
+    assert m["explorer_points_one_type"] == m["images"] // m["types"]
+    assert m["static_html_bytes"] > 3_000_000  # plotly.js travels inline, not from a CDN
+
+
+@check("01_distortions")
+def _(m):
+    assert (m["n_types"], m["n_families"], m["n_levels"]) == (25, 7, 5)
+    assert m["n_items"] == 125 * m["n_references"] and m["n_references"] >= 2
+    # The pseudo-quality falls with level: smoke measured -0.84 mean over the 21 monotone
+    # types and 20 of 21 mean curves falling at every level (colour shift flattens).
+    assert -1.0 <= m["mean_spearman_monotone_types"] < -0.6
+    assert m["mean_spearman_level_quality"] < -0.5
+    assert m["worst_monotone_type_spearman"] < -0.2
+    assert m["mean_spearman_within_reference"] < -0.85  # smoke measured -0.97
+    assert m["fraction_monotone_types_falling"] >= 0.8
+    assert 0.0 <= m["pseudo_quality_min"] < m["pseudo_quality_max"] <= 1.0
+    assert m["torch_types"] >= 19
+    assert m["torch_numpy_max_abs_diff"] < 1e-6
+    assert _finite(m["numpy_images_per_s"]) and m["numpy_images_per_s"] > 0
+    assert _finite(m["torch_images_per_s"]) and m["torch_images_per_s"] > 0
+
+
+@check("02_self_calibrated_conv")
+def _(m):
+    assert m["scnet50_params"] == 25_564_584 and m["scnet50_params_m"] == 25.56
+    assert m["resnet50_params"] == 25_557_032
+    # meta-device counts, measured 7.85 and 8.18 GFLOPs (2 x MACs) at 224x224
+    assert 7.6 < m["scnet50_gflops_224"] < 8.1 and 7.9 < m["resnet50_gflops_224"] < 8.4
+    assert m["scnet50_min_input"] == 97
+    # gradient-measured fields: smoke measured 5 vs 16 px (one conv), 7 vs 40 px (3 blocks)
+    assert m["rf_plain_conv"] == 5 and m["rf_scconv"] >= 12
+    assert m["erf95_scconv"] > m["erf95_plain_conv"]
+    assert m["rf_sc_blocks"] > 2 * m["rf_plain_blocks"]
+    assert m["profile_backbone_params"] > 0
+
+
+@check("03_spatial_pyramid_pooling")
+def _(m):
+    assert m["n_images"] >= 3 and m["distinct_image_sizes"] >= 3 and m["distinct_map_sizes"] >= 3
+    assert m["distinct_feature_lengths"] == 1 and m["feature_length"] >= 2
+    assert m["spp_length"] % 21 == 0
+    assert m["bucket_max_abs_diff"] < 1e-4  # smoke measured 9.5e-07
+    assert m["projection_params_full"] == 22_020_608
+    assert m["projection_params_reduced"] == 3_277_824
+    assert m["small_image_error"] is True and m["min_input_size"] >= 49
+
+
+@check("04_distortion_graph")
+def _(m):
+    assert m["n_edges"] == m["n_images"] ** 2 and m["n_images"] >= 2
+    assert _finite(m["graph_code_norm"]) and m["graph_code_norm"] > 0
+    assert 0.0 <= m["triplet_loss"] <= 2.1  # unit codes: at most 2 + margin 0.1
+    assert m["level_sigma_min"] > 0 and _finite(m["level_mse_untrained"])
+    assert m["dense_sparse_max_diff"] < 1e-5  # smoke measured 1.5e-08
+    assert m["permutation_code_diff"] < 1e-5 and m["score_batch_diff"] < 1e-5
+    assert m["all_finite"] is True
+    assert m["paper_params_total"] == 27_377_541
+    assert 30.0 < m["paper_gflops_512x384"] < 32.0  # measured 31.01 on the meta device
+    assert _finite(m["latency_ms_512x384"]) and m["latency_ms_512x384"] > 0
+
+
 NOTEBOOKS = toc_notebooks()
 
 

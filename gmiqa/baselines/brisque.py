@@ -41,7 +41,7 @@ from gmiqa.baselines.nss import (
     gamma_ratio,
     imresize_half,
     mscn,
-    paired_product,
+    paired_products,
     prepare_grey,
 )
 from gmiqa.errors import CheckpointError, ConfigError
@@ -66,9 +66,12 @@ FEATURE_NAMES: tuple[str, ...] = tuple(
 )
 
 
-def brisque_features(image, name: str | None = None) -> np.ndarray:
+def brisque_features(image, name: str | None = None, exact_flat: bool = True) -> np.ndarray:
     """The 36 BRISQUE features of one image (float64, in the original's order).
 
+    ``exact_flat``: coefficients of perfectly flat 7x7 neighbourhoods are exactly 0
+    (see :func:`gmiqa.baselines.nss.mscn`); False keeps the filter's rounding residue,
+    as the MATLAB original does (with its own, different residue).
     Taught in ``notebooks/10_baselines.ipynb``.
     """
     label = name or "image"
@@ -80,10 +83,10 @@ def brisque_features(image, name: str | None = None) -> np.ndarray:
         )
     feats = []
     for scale in (1, 2):
-        coeffs, _, _ = mscn(grey, padding="zeros")
+        coeffs, _, _ = mscn(grey, padding="zeros", exact_flat=exact_flat)
         shape, sigma = estimate_ggd(coeffs.ravel())
         feats += [float(shape), float(sigma) ** 2]
-        pairs = np.stack([paired_product(coeffs, s).ravel() for s in BRISQUE_SHIFTS])
+        pairs = paired_products(coeffs, BRISQUE_SHIFTS).reshape(len(BRISQUE_SHIFTS), -1)
         alpha, left, right = estimate_aggd(pairs)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             const = np.sqrt(gamma_ratio(alpha, 1.0, 3.0))
@@ -270,9 +273,7 @@ class BRISQUE:
 
     # --- construction -----------------------------------------------------------------
     @classmethod
-    def load_libsvm(
-        cls, model_path: str | os.PathLike, range_path: str | os.PathLike
-    ) -> BRISQUE:
+    def load_libsvm(cls, model_path: str | os.PathLike, range_path: str | os.PathLike) -> BRISQUE:
         """The original release's regressor: libsvm ``allmodel`` + ``svm-scale`` ``allrange``.
 
         Its scores are LIVE DMOS-like (about 0 best .. 100 worst; ``higher_is_better``
@@ -379,7 +380,10 @@ class BRISQUE:
             ) from None
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the regressor and its scaling atomically as ``.npz`` (numpy only to read)."""
+        """Write the regressor and its scaling atomically as ``.npz`` (numpy only to read).
+
+        Taught in ``notebooks/10_baselines.ipynb``.
+        """
         buf = io.BytesIO()
         np.savez(
             buf,
@@ -428,6 +432,10 @@ class BRISQUE:
             d2 = ((chunk[:, None, :] - self.support_vectors[None, :, :]) ** 2).sum(axis=2)
             out[start : start + 64] = np.exp(-self.gamma * d2) @ self.coef + self.intercept
         return out * self.target_std + self.target_mean
+
+    def score_one(self, image, name: str | None = None) -> float:
+        """BRISQUE of one image. Taught in ``notebooks/10_baselines.ipynb``."""
+        return float(self.predict_features(brisque_features(image, name=name)[None, :])[0])
 
     def score(self, images) -> np.ndarray:
         """BRISQUE of one image or a list -> (N,); direction in ``higher_is_better``.

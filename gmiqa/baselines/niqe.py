@@ -31,7 +31,6 @@ from __future__ import annotations
 import functools
 import io
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +44,9 @@ from gmiqa.baselines.nss import (
     gamma_ratio,
     imresize_half,
     mscn,
-    paired_product,
+    paired_products,
     prepare_grey,
+    tensor_to_numpy,
 )
 from gmiqa.errors import CheckpointError, ConfigError
 
@@ -57,6 +57,24 @@ def _check_patch(patch: int) -> int:
     if int(patch) != patch or patch < 16 or patch % 2:
         raise ConfigError(f"NIQE patch size must be an even integer >= 16, got {patch!r}")
     return int(patch)
+
+
+def patch_for_size(shape, largest: int = 96, min_blocks: int = 4) -> int:
+    """The NIQE block size for images of ``shape`` (H, W, ...): ``largest`` (the release's
+    96) when the image holds at least ``min_blocks`` such blocks, else the largest even
+    size that does (at least 16), so the test image's MVG still has a covariance.
+
+    A pristine model must be fitted with the same block size it is used with.
+    Taught in ``notebooks/10_baselines.ipynb``.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    for patch in range(int(largest) - int(largest) % 2, 15, -2):
+        if (h // patch) * (w // patch) >= int(min_blocks):
+            return patch
+    raise ImageContentError(
+        f"a {w}x{h} image holds fewer than {min_blocks} NIQE blocks of 16x16; "
+        "NIQE needs larger images"
+    )
 
 
 def _aggd_features(samples: np.ndarray, mean_scale: bool) -> np.ndarray:
@@ -73,13 +91,14 @@ def _aggd_features(samples: np.ndarray, mean_scale: bool) -> np.ndarray:
 
 
 def block_features(
-    image, patch: int = 96, name: str | None = None
+    image, patch: int = 96, name: str | None = None, exact_flat: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """NIQE's 36 features of every ``patch`` x ``patch`` block, and each block's sharpness.
 
     Returns ``(features (n_blocks, 36), sharpness (n_blocks,))``; undefined features
     (flat blocks) are NaN. Blocks are in row-major order. The image needs at least one
-    whole block. Taught in ``notebooks/10_baselines.ipynb``.
+    whole block. ``exact_flat``: see :func:`gmiqa.baselines.nss.mscn`.
+    Taught in ``notebooks/10_baselines.ipynb``.
     """
     patch = _check_patch(patch)
     grey = prepare_grey(image, name, min_side=patch)
@@ -92,13 +111,12 @@ def block_features(
     im = grey[: nr * patch, : nc * patch]
     per_scale, sharpness = [], None
     for scale in (1, 2):
-        coeffs, _, sigma = mscn(im, padding="replicate")
+        coeffs, _, sigma = mscn(im, padding="replicate", exact_flat=exact_flat)
         b = patch // scale
         blocks = coeffs.reshape(nr, b, nc, b).swapaxes(1, 2).reshape(nr * nc, b, b)
         feats = [_aggd_features(blocks.reshape(nr * nc, -1), mean_scale=True)]
-        for shift in NIQE_SHIFTS:
-            pairs = paired_product(blocks, shift).reshape(nr * nc, -1)
-            feats.append(_aggd_features(pairs, mean_scale=False))
+        pairs = paired_products(blocks, NIQE_SHIFTS).reshape(len(NIQE_SHIFTS), nr * nc, -1)
+        feats.extend(_aggd_features(p, mean_scale=False) for p in pairs)
         per_scale.append(np.concatenate(feats, axis=1))
         if scale == 1:
             sharpness = sigma.reshape(nr, b, nc, b).mean(axis=(1, 3)).ravel()
@@ -207,7 +225,7 @@ class NIQE:
             source = source or f"{len(images)} pristine images"
         selected = []
         for i, image in enumerate(images):
-            arr = np.asarray(image)
+            arr = tensor_to_numpy(image) if hasattr(image, "detach") else np.asarray(image)
             if min(arr.shape[:2]) < patch:
                 continue
             feats, sharp = block_features(image, patch, name=f"pristine image {i}")
@@ -237,7 +255,9 @@ class NIQE:
         try:
             data = scipy.io.loadmat(str(path))
         except (ValueError, TypeError, OSError, NotImplementedError) as exc:
-            raise CheckpointError(f"{path}: not a MATLAB .mat file scipy can read ({exc})") from None
+            raise CheckpointError(
+                f"{path}: not a MATLAB .mat file scipy can read ({exc})"
+            ) from None
         missing = [k for k in ("mu_prisparam", "cov_prisparam") if k not in data]
         if missing:
             raise CheckpointError(f"{path}: lacks {', '.join(missing)} (not a NIQE model)")
@@ -260,7 +280,9 @@ class NIQE:
             with np.load(path) as data:
                 return cls(data["mu"], data["cov"], int(data["patch"]), str(path))
         except (KeyError, ValueError, OSError) as exc:
-            raise CheckpointError(f"{path}: not a NIQE model written by NIQE.save ({exc})") from None
+            raise CheckpointError(
+                f"{path}: not a NIQE model written by NIQE.save ({exc})"
+            ) from None
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model atomically: ``.mat`` in the original format (usable by the MATLAB
@@ -310,8 +332,3 @@ def default_niqe(patch: int = 96, sharpness_threshold: float = 0.75) -> NIQE:
     Taught in ``notebooks/10_baselines.ipynb``.
     """
     return NIQE.from_pristine(None, patch=patch, sharpness_threshold=sharpness_threshold)
-
-
-def score_niqe(images: Iterable, model: NIQE | None = None) -> np.ndarray:
-    """Convenience: NIQE scores with ``model`` (default: :func:`default_niqe`)."""
-    return (model or default_niqe()).score(images)

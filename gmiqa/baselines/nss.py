@@ -64,6 +64,15 @@ def rgb2gray_uint8(rgb: np.ndarray) -> np.ndarray:
     return np.clip(np.floor(grey + 0.5), 0, 255).astype(np.uint8)
 
 
+def tensor_to_numpy(tensor) -> np.ndarray:
+    """A (C, H, W) or (H, W) tensor as a channel-last numpy array (no copy of values).
+
+    Taught in ``notebooks/10_baselines.ipynb``.
+    """
+    arr = tensor.detach().cpu().numpy()
+    return np.moveaxis(arr, 0, -1) if arr.ndim == 3 else arr
+
+
 def prepare_grey(image, name: str | None = None, min_side: int = 1) -> np.ndarray:
     """Validate one image and return its grey plane as float64 on the 0..255 scale.
 
@@ -75,10 +84,8 @@ def prepare_grey(image, name: str | None = None, min_side: int = 1) -> np.ndarra
     Taught in ``notebooks/10_baselines.ipynb``.
     """
     label = _name(name)
-    if hasattr(image, "detach") and hasattr(image, "cpu"):  # a torch tensor (3, H, W)
-        image = image.detach().cpu().numpy()
-        if image.ndim == 3 and image.shape[0] in (1, 3) and image.shape[-1] not in (1, 3):
-            image = np.moveaxis(image, 0, -1)
+    if hasattr(image, "detach") and hasattr(image, "cpu"):  # a torch tensor (C, H, W)
+        image = tensor_to_numpy(image)
     arr = np.asarray(image)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
@@ -151,16 +158,37 @@ def mscn(grey: np.ndarray, padding: str = "zeros", c: float = 1.0, exact_flat: b
     if padding not in ("zeros", "replicate"):
         raise ValueError(f"padding must be 'zeros' or 'replicate', got {padding!r}")
     mu = _filter(grey, padding)
-    sigma = np.sqrt(np.abs(_filter(grey * grey, padding) - mu * mu))
+    var = np.abs(_filter(grey * grey, padding) - mu * mu)
+    sigma = np.sqrt(var)
     coeffs = (grey - mu) / (sigma + c)
-    if exact_flat:
-        mode = {"zeros": "constant", "replicate": "nearest"}[padding]
-        size = gaussian_window().size
-        flat = ndimage.maximum_filter(grey, size, mode=mode) == ndimage.minimum_filter(
-            grey, size, mode=mode
-        )
-        coeffs[flat] = 0.0
+    # A flat window leaves a variance of rounding error only (< 1e-8 on the 0..255 scale);
+    # the exact test runs only when some pixel is that close to flat.
+    if exact_flat and (var < 1e-6).any():
+        coeffs[flat_neighbourhoods(grey, gaussian_window().size, padding)] = 0.0
     return coeffs, mu, sigma
+
+
+def _box_count(a: np.ndarray, h: int, w: int) -> np.ndarray:
+    # Number of True values in every h x w window (valid positions), by an integral image.
+    s = np.zeros((a.shape[0] + 1, a.shape[1] + 1), dtype=np.int32 if a.size < 2**31 else np.int64)
+    np.cumsum(np.cumsum(a, axis=0), axis=1, out=s[1:, 1:])
+    return s[h:, w:] - s[:-h, w:] - s[h:, :-w] + s[:-h, :-w]
+
+
+def flat_neighbourhoods(grey: np.ndarray, size: int = 7, padding: str = "zeros") -> np.ndarray:
+    """True where the ``size`` x ``size`` neighbourhood (with the padding) is one value.
+
+    A window is constant exactly when no two horizontally or vertically adjacent pixels
+    inside it differ; counting differences with integral images is exact and much
+    faster than a max/min filter. Taught in ``notebooks/10_baselines.ipynb``.
+    """
+    r = size // 2
+    pad = np.pad(grey, r, mode="constant" if padding == "zeros" else "edge")
+    horizontal = pad[:, 1:] != pad[:, :-1]
+    vertical = pad[1:, :] != pad[:-1, :]
+    return (_box_count(horizontal, size, size - 1) == 0) & (
+        _box_count(vertical, size - 1, size) == 0
+    )
 
 
 def paired_product(coeffs: np.ndarray, shift: tuple[int, int]) -> np.ndarray:
@@ -169,6 +197,18 @@ def paired_product(coeffs: np.ndarray, shift: tuple[int, int]) -> np.ndarray:
     Taught in ``notebooks/10_baselines.ipynb``.
     """
     return coeffs * np.roll(coeffs, shift, axis=(-2, -1))
+
+
+def paired_products(coeffs: np.ndarray, shifts) -> np.ndarray:
+    """:func:`paired_product` for several shifts, stacked on a new first axis.
+
+    Written into one preallocated array: stacking separate products costs several
+    times more on large images. Taught in ``notebooks/10_baselines.ipynb``.
+    """
+    out = np.empty((len(shifts),) + coeffs.shape)
+    for k, shift in enumerate(shifts):
+        np.multiply(coeffs, np.roll(coeffs, shift, axis=(-2, -1)), out=out[k])
+    return out
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -181,12 +221,14 @@ def _cubic(x: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=32)
-def imresize_matrix(in_length: int, scale: float) -> np.ndarray:
-    """Dense (out, in) matrix of MATLAB ``imresize``'s bicubic weights along one axis.
+def imresize_weights(in_length: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """MATLAB ``imresize``'s bicubic weights and source indices along one axis.
 
     Port of ``contributions()``: when shrinking, the kernel is stretched by ``1/scale``
-    (antialiasing), weights are normalised per output sample, and indices outside the
-    signal are mirrored (``[1:n, n:-1:1]``). Output length is ``ceil(in_length * scale)``.
+    (antialiasing); weights are normalised per output sample; indices outside the
+    signal are mirrored (``[1:n, n:-1:1]``); taps whose weight is zero for every output
+    are dropped. Returns ``(weights (out, taps), indices (out, taps))`` with 0-based
+    indices; the output length is ``ceil(in_length * scale)``.
     Taught in ``notebooks/10_baselines.ipynb``.
     """
     out_length = int(math.ceil(in_length * scale))
@@ -202,27 +244,44 @@ def imresize_matrix(in_length: int, scale: float) -> np.ndarray:
     x = np.arange(1, out_length + 1, dtype=np.float64)
     u = x / scale + 0.5 * (1.0 - 1.0 / scale)
     left = np.floor(u - width / 2.0)
-    taps = int(math.ceil(width)) + 2
-    idx = left[:, None] + np.arange(taps)[None, :]
+    idx = left[:, None] + np.arange(int(math.ceil(width)) + 2)[None, :]
     weights = kernel(u[:, None] - idx)
     weights = weights / weights.sum(axis=1, keepdims=True)
     aux = np.concatenate([np.arange(in_length), np.arange(in_length)[::-1]])
-    cols = aux[np.mod(idx.astype(np.int64) - 1, aux.size)]
-    matrix = np.zeros((out_length, in_length))
-    rows = np.repeat(np.arange(out_length), taps)
-    np.add.at(matrix, (rows, cols.ravel()), weights.ravel())
+    indices = aux[np.mod(idx.astype(np.int64) - 1, aux.size)]
+    keep = np.any(weights != 0, axis=0)
+    return weights[:, keep], indices[:, keep]
+
+
+def imresize_matrix(in_length: int, scale: float) -> np.ndarray:
+    """The same resampling as a dense (out, in) matrix (for inspection and tests).
+
+    Taught in ``notebooks/10_baselines.ipynb``.
+    """
+    weights, indices = imresize_weights(in_length, scale)
+    matrix = np.zeros((weights.shape[0], in_length))
+    rows = np.repeat(np.arange(weights.shape[0]), weights.shape[1])
+    np.add.at(matrix, (rows, indices.ravel()), weights.ravel())
     return matrix
+
+
+def _resize_axis0(x: np.ndarray, scale: float) -> np.ndarray:
+    weights, indices = imresize_weights(x.shape[0], scale)
+    # Accumulate tap by tap, in the order MATLAB's resizeAlongDim sums them.
+    out = weights[:, 0, None] * x[indices[:, 0]]
+    for k in range(1, weights.shape[1]):
+        out += weights[:, k, None] * x[indices[:, k]]
+    return out
 
 
 def imresize_half(grey: np.ndarray) -> np.ndarray:
     """MATLAB ``imresize(grey, 0.5)`` (bicubic, antialiased) for a float 2-D image.
 
-    MATLAB resizes along rows first, then columns; the matrix products do the same.
+    MATLAB resizes along rows first, then columns; so does this.
     Taught in ``notebooks/10_baselines.ipynb``.
     """
-    rows = imresize_matrix(grey.shape[0], 0.5)
-    cols = imresize_matrix(grey.shape[1], 0.5)
-    return (rows @ grey) @ cols.T
+    rows = _resize_axis0(np.asarray(grey, dtype=np.float64), 0.5)
+    return np.ascontiguousarray(_resize_axis0(np.ascontiguousarray(rows.T), 0.5).T)
 
 
 @functools.lru_cache(maxsize=1)
@@ -280,14 +339,20 @@ def estimate_aggd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Taught in ``notebooks/10_baselines.ipynb``.
     """
     x = np.asarray(x, dtype=np.float64)
-    sq = x * x
-    neg, pos = x < 0, x > 0
-    n_neg, n_pos = neg.sum(axis=-1), pos.sum(axis=-1)
+    n = x.shape[-1]
+    # Negative and positive parts as clipped copies: sums of squares become dot
+    # products (this is the hot loop; masked sums are several times slower).
+    xn = np.minimum(x, 0.0)
+    xp = x - xn
+    n_neg, n_pos = np.count_nonzero(xn, axis=-1), np.count_nonzero(xp, axis=-1)
+    neg_sq = np.einsum("...i,...i->...", xn, xn)
+    pos_sq = np.einsum("...i,...i->...", xp, xp)
+    abs_sum = xp.sum(axis=-1) - xn.sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        left = np.sqrt(np.where(neg, sq, 0.0).sum(axis=-1) / n_neg)
-        right = np.sqrt(np.where(pos, sq, 0.0).sum(axis=-1) / n_pos)
+        left = np.sqrt(neg_sq / n_neg)
+        right = np.sqrt(pos_sq / n_pos)
         gammahat = left / right
-        rhat = np.mean(np.abs(x), axis=-1) ** 2 / np.mean(sq, axis=-1)
+        rhat = (abs_sum / n) ** 2 / ((neg_sq + pos_sq) / n)
         rhatnorm = rhat * (gammahat**3 + 1) * (gammahat + 1) / (gammahat**2 + 1) ** 2
     _, aggd = _tables()
     shape = SHAPE_GRID[_nearest(aggd, rhatnorm)]
@@ -295,6 +360,9 @@ def estimate_aggd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def gamma_ratio(shape: np.ndarray, a: float, b: float) -> np.ndarray:
-    """``Gamma(a / shape) / Gamma(b / shape)``; NaN where the shape is NaN."""
+    """``Gamma(a / shape) / Gamma(b / shape)``; NaN where the shape is NaN.
+
+    Taught in ``notebooks/10_baselines.ipynb``.
+    """
     shape = np.asarray(shape, dtype=np.float64)
     return special.gamma(a / shape) / special.gamma(b / shape)

@@ -84,7 +84,10 @@ def normalise_scores(
 
 
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:
-    """uint8 (H, W, 3) -> float32 tensor (3, H, W) in [0, 1]."""
+    """uint8 (H, W, 3) -> float32 tensor (3, H, W) in [0, 1].
+
+    See ``notebooks/07_finetuning.ipynb``.
+    """
     image = np.ascontiguousarray(image)
     if not image.flags.writeable:  # Pillow's arrays are read-only; torch wants to own one
         image = image.copy()
@@ -137,6 +140,7 @@ def resolve_root(root: str | os.PathLike, default_dir: str, markers: Sequence[st
 
     Users point at either the extracted folder or the folder they extracted into.
     Raises DatasetError naming every path that was tried.
+    See ``notebooks/07_finetuning.ipynb``.
     """
     root = Path(root).expanduser()
     candidates = [root, root / default_dir]
@@ -151,13 +155,19 @@ def resolve_root(root: str | os.PathLike, default_dir: str, markers: Sequence[st
 
 
 def case_insensitive_index(folder: Path) -> dict[str, Path]:
-    """Lower-cased file name -> path for the files directly in ``folder``."""
+    """Lower-cased file name -> path for the files directly in ``folder``.
+
+    See ``notebooks/07_finetuning.ipynb``.
+    """
     if not folder.is_dir():
         raise DatasetError(f"{folder}: image folder does not exist")
     return {p.name.lower(): p for p in folder.iterdir() if p.is_file()}
 
 
 def require_image(path: Path, score_file: Path) -> None:
-    """DatasetError naming both files when a score file lists an image that is missing."""
+    """DatasetError naming both files when a score file lists an image that is missing.
+
+    See ``notebooks/07_finetuning.ipynb``.
+    """
     if not path.is_file():
         raise DatasetError(f"{score_file} names image {path.name}, but {path} does not exist")

@@ -55,7 +55,10 @@ _BY_SHEET_TYPE = {v[2]: k for k, v in TYPES.items()}
 
 
 def find_root(root: str | os.PathLike) -> Path:
-    """The CSIQ folder under or at ``root`` (either layout); DatasetError if absent."""
+    """The CSIQ folder under or at ``root`` (either layout); DatasetError if absent.
+
+    See ``notebooks/07_finetuning.ipynb``.
+    """
     return resolve_root(root, DEFAULT_DIR, [SCORE_FILE, FLAT_SCORE_FILE])
 
 
@@ -134,8 +137,9 @@ def _read_flat(path: Path) -> list[tuple[str, int, int, float]]:
 
 def _distorted_root(folder: Path, score_file: Path) -> Path:
     # dst_imgs.zip unpacked into the folder gives dst_imgs/<type>/; unpacked into a
-    # folder of its own name it gives dst_imgs/dst_imgs/<type>/. Accept both.
-    for base in (folder / "dst_imgs", folder / "dst_imgs" / "dst_imgs"):
+    # folder of its own name, dst_imgs/dst_imgs/<type>/; an archive without the top
+    # folder, <type>/ directly. Accept all three.
+    for base in (folder / "dst_imgs", folder / "dst_imgs" / "dst_imgs", folder):
         if base.is_dir() and any(p.name.lower() == "awgn" for p in base.iterdir() if p.is_dir()):
             return base
     raise DatasetError(

@@ -53,7 +53,7 @@ def _find_root(key: str):
 
 # -- checksums ---------------------------------------------------------------------------
 def file_digests(path: str | os.PathLike) -> dict[str, str]:
-    """sha256 and md5 of a file, read in chunks."""
+    """sha256 and md5 of a file, read in chunks. See ``notebooks/07_finetuning.ipynb``."""
     sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
@@ -124,9 +124,15 @@ def download_file(
         except urllib.error.HTTPError as exc:
             if exc.code != 416 or not offset:
                 raise
-            # Range not satisfiable: the .part file is already whole (or longer than the
-            # file); check it, and restart from zero if it is not right.
-            if _checksum_problem(part, sha256, md5) is None and (size is None or offset == size):
+            # Range not satisfiable: the .part file is already whole, or longer than the
+            # file (then it is not this file). Keep it only if its length and checksum fit.
+            length = exc.headers.get("Content-Range", "").rpartition("/")[2] if exc.headers else ""
+            whole = int(length) if length.isdigit() else size
+            if (
+                whole is not None
+                and offset == whole
+                and _checksum_problem(part, sha256, md5) is None
+            ):
                 os.replace(part, dest)
                 return dest
             part.unlink()
@@ -249,7 +255,10 @@ def _marker(root: Path, key: str) -> Path:
 
 
 def manual_instructions(info: DatasetInfo, root: str | os.PathLike) -> str:
-    """What to fetch and where to put it, for a machine without internet."""
+    """What to fetch and where to put it, for a machine without internet.
+
+    See ``notebooks/07_finetuning.ipynb``.
+    """
     root = Path(root)
     lines = [
         f"On a machine with internet, from {info.page}:",
@@ -372,7 +381,10 @@ def download(
 
 
 def remove_partial(root: str | os.PathLike) -> list[Path]:
-    """Delete leftover ``*.part`` files under ``root`` (to restart rather than resume)."""
+    """Delete leftover ``*.part`` files under ``root`` (to restart rather than resume).
+
+    See ``notebooks/07_finetuning.ipynb``.
+    """
     removed = []
     for part in sorted(Path(root).rglob("*.part")):
         part.unlink()

@@ -36,7 +36,10 @@ _NAME = re.compile(r"^I(\d+)_(\d+)_(\d+)\.png$", re.IGNORECASE)
 
 
 def find_root(root: str | os.PathLike) -> Path:
-    """The ``kadid10k`` folder under or at ``root``; DatasetError naming dmos.csv if absent."""
+    """The ``kadid10k`` folder under or at ``root``; DatasetError naming dmos.csv if absent.
+
+    See ``notebooks/07_finetuning.ipynb``.
+    """
     return resolve_root(root, DEFAULT_DIR, [SCORE_FILE])
 
 

@@ -35,7 +35,10 @@ RESOLUTIONS = ("1024x768", "512x384")
 
 
 def find_root(root: str | os.PathLike) -> Path:
-    """The KonIQ-10k folder under or at ``root``; DatasetError naming the score csv if absent."""
+    """The KonIQ-10k folder under or at ``root``; DatasetError naming the score csv if absent.
+
+    See ``notebooks/07_finetuning.ipynb``.
+    """
     return resolve_root(root, DEFAULT_DIR, [SCORE_FILE])
 
 

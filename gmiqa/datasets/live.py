@@ -48,7 +48,10 @@ TYPE_NAMES = {i + 1: folder for i, (folder, _) in enumerate(FOLDERS)}
 
 
 def find_root(root: str | os.PathLike) -> Path:
-    """The databaserelease2 folder under or at ``root``; DatasetError naming dmos.mat if absent."""
+    """The databaserelease2 folder under or at ``root``; DatasetError naming dmos.mat if absent.
+
+    See ``notebooks/07_finetuning.ipynb``.
+    """
     return resolve_root(root, DEFAULT_DIR, [SCORE_FILE, REALIGNED_FILE])
 
 

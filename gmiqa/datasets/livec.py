@@ -39,7 +39,10 @@ N_TRAINING = 7
 
 
 def find_root(root: str | os.PathLike) -> Path:
-    """The ChallengeDB_release folder under or at ``root``; DatasetError if absent."""
+    """The ChallengeDB_release folder under or at ``root``; DatasetError if absent.
+
+    See ``notebooks/07_finetuning.ipynb``.
+    """
     return resolve_root(root, DEFAULT_DIR, [MOS_FILE])
 
 

@@ -47,7 +47,10 @@ _PACKAGED = (
 
 @dataclass(frozen=True)
 class PristineImage:
-    """One reference content: ``ref_id`` groups every distorted version for splitting."""
+    """One reference content: ``ref_id`` groups every distorted version for splitting.
+
+    See ``notebooks/01_distortions.ipynb``.
+    """
 
     ref_id: int
     name: str
@@ -63,7 +66,10 @@ def _package_dir(package: str) -> Path | None:
 
 
 def packaged_image_paths() -> list[tuple[str, Path]]:
-    """(name, path) of the default pristine photos found in the installed packages."""
+    """(name, path) of the default pristine photos found in the installed packages.
+
+    See ``notebooks/01_distortions.ipynb``.
+    """
     found = []
     for package, rel, name in _PACKAGED:
         root = _package_dir(package)
@@ -77,7 +83,10 @@ def packaged_image_paths() -> list[tuple[str, Path]]:
 def load_pristine(
     folder: str | os.PathLike | None = None, max_images: int | None = None
 ) -> list[PristineImage]:
-    """Load pristine images from ``folder`` (any image files), or the packaged default."""
+    """Load pristine images from ``folder`` (any image files), or the packaged default.
+
+    See ``notebooks/01_distortions.ipynb``.
+    """
     if folder is None:
         pairs = packaged_image_paths()
     else:
@@ -95,6 +104,7 @@ def fit_to_size(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     This prepares *references* (as KADID-10k did, which rescaled its references to
     512x384); models never see a resized input. Downscaling uses Lanczos-filtered
     resampling; an image smaller than ``size`` is enlarged the same way.
+    See ``notebooks/01_distortions.ipynb``.
     """
     th, tw = int(size[0]), int(size[1])
     h, w = image.shape[:2]

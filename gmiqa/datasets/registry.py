@@ -50,7 +50,7 @@ def canonical_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class RegistryFile:
-    """One published file of a dataset."""
+    """One published file of a dataset. See ``notebooks/07_finetuning.ipynb``."""
 
     filename: str
     url: str
@@ -86,7 +86,10 @@ class DatasetInfo:
 
 
 def registry_path() -> Path:
-    """Where the registry file is (see the module docstring); DatasetError if nowhere."""
+    """Where the registry file is (see the module docstring); DatasetError if nowhere.
+
+    See ``notebooks/07_finetuning.ipynb``.
+    """
     env = os.environ.get(REGISTRY_ENV)
     if env:
         path = Path(env).expanduser()
@@ -138,7 +141,10 @@ def load_registry(path: str | os.PathLike | None = None) -> dict[str, DatasetInf
 
 
 def get_dataset_info(name: str) -> DatasetInfo:
-    """The registry entry of ``name`` (any spelling :func:`canonical_name` accepts)."""
+    """The registry entry of ``name`` (any spelling :func:`canonical_name` accepts).
+
+    See ``notebooks/07_finetuning.ipynb``.
+    """
     key = canonical_name(name)
     registry = load_registry()
     if key not in registry:

@@ -44,7 +44,10 @@ _CACHE_VERSION = 1
 
 
 def item_seed(seed: int, ref_id: int, type_id: int, level: int) -> int:
-    """The distortion seed of one item: independent of item order and of other items."""
+    """The distortion seed of one item: independent of item order and of other items.
+
+    See ``notebooks/01_distortions.ipynb``.
+    """
     return int(
         np.random.SeedSequence([int(seed), int(ref_id), int(type_id), int(level)]).generate_state(
             1
@@ -106,7 +109,9 @@ class SyntheticIQADataset(Dataset):
     images, or a list of :class:`PristineImage`. ``image_size`` = (height, width) of the
     prepared references. Items are dicts with ``image`` (3, H, W) in [0, 1], ``score``,
     ``raw_score`` (the same pseudo-quality), ``ref_id``, ``type``, ``level`` and ``name``.
-    Item order: reference-major, then type, then level.
+    Item order: reference-major, then type, then level. Call ``score_all()`` before
+    handing the set to a DataLoader with workers: scores computed inside a worker stay
+    in that worker's memory.
     """
 
     def __init__(

@@ -36,7 +36,10 @@ _NAME = re.compile(r"^i(\d+)_(\d+)_(\d+)\.bmp$", re.IGNORECASE)
 
 
 def find_root(root: str | os.PathLike) -> Path:
-    """The TID2013 folder under or at ``root``; DatasetError naming mos_with_names.txt if absent."""
+    """The TID2013 folder under or at ``root``; DatasetError naming mos_with_names.txt if absent.
+
+    See ``notebooks/07_finetuning.ipynb``.
+    """
     return resolve_root(root, DEFAULT_DIR, [SCORE_FILE])
 
 

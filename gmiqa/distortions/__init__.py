@@ -350,7 +350,7 @@ def get_distortion(id_or_name: int | str | Distortion) -> Distortion:
 
 
 def check_level(level) -> int:
-    """Return ``level`` as an int in 1..5; anything else raises ConfigError naming it."""
+    """Return ``level`` as an int in 1..5; anything else raises ConfigError naming it. See ``01_distortions``."""
     if (
         isinstance(level, bool)
         or not isinstance(level, (int, np.integer))

@@ -39,6 +39,8 @@ def mapmm(x: np.ndarray) -> np.ndarray:
     NaN values are ignored for the min and max (MATLAB's min/max skip NaN) and kept.
     """
     x = np.asarray(x, dtype=np.float64)
+    if np.isnan(x).all():  # e.g. a 1-pixel image jittered entirely off its grid
+        return x.copy()
     lo, hi = np.nanmin(x), np.nanmax(x)
     if not hi > lo:
         return x.copy()
@@ -51,6 +53,14 @@ def truncate(x: np.ndarray, lo: float = 0.0, hi: float = 1.0) -> np.ndarray:
 
 def rgb2gray(x: np.ndarray) -> np.ndarray:
     return x @ GRAY_WEIGHTS
+
+
+def gradient(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MATLAB ``gradient`` (rows, columns): central differences, one-sided at the borders;
+    zero along an axis of length 1 (where numpy's gradient refuses)."""
+    gy = np.gradient(g, axis=0) if g.shape[0] > 1 else np.zeros_like(g)
+    gx = np.gradient(g, axis=1) if g.shape[1] > 1 else np.zeros_like(g)
+    return gy, gx
 
 
 def rgb2ycbcr(x: np.ndarray) -> np.ndarray:
@@ -268,15 +278,23 @@ def interp2_bicubic(img: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.n
     c = np.clip(cols, 0, w - 1)
     r0, c0 = np.floor(r).astype(np.int64), np.floor(c).astype(np.int64)
     fr, fc = r - r0, c - c0
-    out = 0.0
-    for i in range(-1, 3):
-        wr = _keys(fr - i)
-        ri = r0 + i + 2
-        for j in range(-1, 3):
-            wgt = wr * _keys(fc - j)
-            v = pad[ri, c0 + j + 2]
-            out = out + (wgt[..., None] * v if img.ndim == 3 else wgt * v)
-    out = np.asarray(out, dtype=np.float64)
+    wr = [_keys(fr - i) for i in range(-1, 3)]
+    wc = [_keys(fc - j) for j in range(-1, 3)]
+    # Gather from the flattened, extended grid, channels first (contiguous takes): tap
+    # (i, j) of a sample sits at base + i*stride + j.
+    stride = pad.shape[1]
+    planes = pad.reshape(pad.shape[0], stride, -1)
+    flat = np.ascontiguousarray(np.moveaxis(planes, 2, 0)).reshape(planes.shape[2], -1)
+    base = ((r0 + 1) * stride + (c0 + 1)).ravel()
+    out = np.zeros((flat.shape[0], base.size))
+    for i in range(4):
+        wri = wr[i].ravel()
+        for j in range(4):
+            out += (wri * wc[j].ravel()) * np.take(flat, base + (i * stride + j), axis=1)
+    out = np.moveaxis(out.reshape((flat.shape[0],) + rows.shape), 0, -1)
+    if img.ndim == 2:
+        out = out[..., 0]
+    out = np.ascontiguousarray(out)
     out[outside] = np.nan
     return out
 

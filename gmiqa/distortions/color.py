@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from gmiqa.distortions._matlab import (
+    gradient,
     imgaussfilt,
     imshift,
     lab2rgb,
@@ -38,7 +39,7 @@ def _ps2(x: np.ndarray) -> np.ndarray:
 
 def edge_mask(img: np.ndarray) -> np.ndarray:
     """Colour shift's blend weight: smoothed, stretched gradient magnitude of the grey image."""
-    gy, gx = np.gradient(rgb2gray(img))
+    gy, gx = gradient(rgb2gray(img))
     e = mapmm(imgaussfilt(np.sqrt(gx * gx + gy * gy), 4.0))
     return _ps2(truncate(e, 0.1, 1.0))
 

@@ -76,6 +76,9 @@ def complexity_report(
         device: where to time it; on CUDA with ``amp`` the model runs in bf16 autocast and,
             with ``channels_last``, in the channels-last memory format.
         repeats, warmup: timed and untimed calls; the latency is their median.
+            ``repeats=0`` skips timing (``latency_ms`` is None), e.g. with
+            ``device="meta"``, which counts the FLOPs of a full-size model without
+            computing anything.
         graph_batch: also count the FLOPs of ``pretrain_forward`` on this many images
             (the graph's N^2 edges make it grow as N^4).
 
@@ -101,7 +104,7 @@ def complexity_report(
         flops = _flops_per_child(model, counter, lambda: model.score(x))
 
         times = []
-        for i in range(int(warmup) + int(repeats)):
+        for i in range(int(warmup) + int(repeats) if repeats > 0 else 0):
             _sync(dev)
             start = time.perf_counter()
             model.score(x)
@@ -115,7 +118,7 @@ def complexity_report(
             "amp_bf16": use_amp,
             "params": params,
             "flops": flops,
-            "latency_ms": statistics.median(times),
+            "latency_ms": statistics.median(times) if times else None,
             "latency_ms_all": times,
         }
         if graph_batch is not None:

@@ -146,9 +146,11 @@ class GMIQA(nn.Module):
     def meta_forward(self, x: Images) -> Tensor:
         """Quality regression for meta-learning: backbone -> SPP -> ``meta_head`` -> (N,).
 
-        Taught in ``notebooks/05_meta_learning.ipynb``. Pure in its parameters, so
-        ``torch.func.functional_call(model, params, (x,), strict=False)`` with adapted
-        parameters works (no in-place parameter updates anywhere).
+        Taught in ``notebooks/05_meta_learning.ipynb``. Pure in its parameters (no
+        in-place parameter updates anywhere), so it runs under
+        :func:`torch.func.functional_call` with a dict of adapted parameters, through a
+        wrapper module whose ``forward`` calls this method
+        (``gmiqa.training.meta.MethodModule(model, "meta_forward")``).
 
         BatchNorm: in training mode every BN normalises with the statistics of the batch
         it sees (support or query set), as in MAML; its running statistics are buffers,
@@ -222,6 +224,13 @@ class GMIQA(nn.Module):
         """
         feats = self.features(x)
         return self.quality_head(torch.cat([self.node_builder(feats), self.self_edges(feats)], -1))
+
+    def forward(self, x: Images) -> tuple[Tensor, Tensor]:
+        """``model(x)`` is :meth:`finetune_forward`: quality ``(mu, sigma)``, each (N,).
+
+        Taught in ``notebooks/07_finetuning.ipynb``.
+        """
+        return self.finetune_forward(x)
 
     @torch.no_grad()
     def score(self, x: Images) -> Tensor:

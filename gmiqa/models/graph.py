@@ -24,10 +24,16 @@ matrix explicitly (for plots and tests).
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import DenseGCNConv
+
+with warnings.catch_warnings():
+    # PyG's import calls torch.jit.script, which torch deprecates: not actionable here
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
+    from torch_geometric.nn import DenseGCNConv
 
 from gmiqa.errors import ConfigError
 

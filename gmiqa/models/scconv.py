@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
-    """3x3 convolution with padding 1 and no bias (a BatchNorm follows)."""
+    """3x3 convolution, padding 1, no bias (a BatchNorm follows). See ``notebooks/02_self_calibrated_conv.ipynb``."""
     return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=False)
 
 

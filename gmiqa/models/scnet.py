@@ -162,9 +162,8 @@ def pad_to_min_size(x: Tensor, min_size: int) -> Tensor:
 
     Taught in ``notebooks/03_spatial_pyramid_pooling.ipynb``. The documented alternative
     to the error of :meth:`SCNet.check_input`: padding adds mirrored content but never
-    rescales the image (no resize). Reflection needs the image to be larger than half
-    the padding, so a very small image is reflected repeatedly (circular fallback is
-    never used).
+    rescales the image (no resize). One reflection adds at most ``side - 1`` pixels, so
+    a very small image is reflected repeatedly; a side of one pixel is replicated.
     """
     h, w = x.shape[-2:]
     while h < min_size or w < min_size:

@@ -174,6 +174,27 @@ def finetune_split(
     return out
 
 
+def finetune_config(
+    profile: Profile, dataset_name: str, init, splits: int | None = None, seed: int = 0
+) -> dict:
+    """The configuration of a fine-tuning run, with the fingerprint that identifies it."""
+    from gmiqa.training.loop import config_fingerprint
+
+    profile = get_profile(profile)
+    config = {
+        "dataset": dataset_name,
+        "split_by": split_by_for(dataset_name),
+        "splits": int(splits or profile.finetune.splits),
+        "seed": int(seed),
+        "init": str(init) if init else None,
+        "init_fingerprint": init_fingerprint(init),
+        "profile": profile.to_dict(),
+    }
+    # The init's own fingerprint identifies it; its path may be written differently.
+    config["fingerprint"] = config_fingerprint({k: v for k, v in config.items() if k != "init"})
+    return config
+
+
 def run_finetune(
     profile: Profile | str,
     dataset,
@@ -198,25 +219,16 @@ def run_finetune(
     from gmiqa.checkpoint import save_checkpoint
     from gmiqa.datasets.splits import make_splits
     from gmiqa.provenance import provenance
-    from gmiqa.training.loop import config_fingerprint, step_seed
+    from gmiqa.training.loop import step_seed
 
     profile = get_profile(profile)
-    n = int(splits or profile.finetune.splits)
     dev = resolve_device(device)
-    by = split_by_for(dataset_name)
+    config = finetune_config(profile, dataset_name, init, splits, seed)
+    key = config["fingerprint"]
+    n, by = config["splits"], config["split_by"]
     split_list = make_splits(dataset.records, n, profile.finetune.train_fraction, seed, by=by)
     out = Path(out)
     partial_path = out.with_suffix(".partial.json")
-    config = {
-        "dataset": dataset_name,
-        "split_by": by,
-        "splits": n,
-        "seed": seed,
-        "init": str(init) if init else None,
-        "init_fingerprint": init_fingerprint(init),
-        "profile": profile.to_dict(),
-    }
-    key = config_fingerprint(config)
     done: list[dict] = []
     if partial_path.exists():
         import json
@@ -247,7 +259,7 @@ def run_finetune(
             for f in (ck, ck.with_suffix(".json")):
                 f.unlink(missing_ok=True)
     result = {
-        "config": config,
+        "config": {k: v for k, v in config.items() if k != "fingerprint"},
         "fingerprint": key,
         "splits": done,
         "summary": summarise([r["metrics"] for r in done]),

@@ -73,7 +73,7 @@ def ensure_stage(
     ``graph_nometa.safetensors`` (an ablation row). Taught in
     ``notebooks/05_meta_learning.ipynb``.
     """
-    from gmiqa.training.finetune import init_fingerprint, run_finetune
+    from gmiqa.training.finetune import finetune_config, init_fingerprint, run_finetune
     from gmiqa.training.meta import meta_config, train_meta
     from gmiqa.training.pretrain import pretrain_config, train_graph
 
@@ -104,17 +104,9 @@ def ensure_stage(
     # stage 3: fine-tune on split 0 of the synthetic set from the stage 2 checkpoint
     init = ensure_stage("graph", profile, run_dir, device, seed, pristine, progress, dataset)
     results = run_dir / "results" / "finetune-synthetic-graph.json"
-    if path.exists() and results.exists():
-        side = read_sidecar(path)
-        import json
-
-        with open(results, encoding="utf-8") as fh:
-            stored = json.load(fh)
-        if side.get("config", {}).get("fingerprint") == stored.get("fingerprint") and (
-            stored.get("config", {}).get("init_fingerprint") == init_fingerprint(init)
-            and stored.get("config", {}).get("profile") == profile.to_dict()
-        ):
-            return path
+    expected = finetune_config(profile, "synthetic", init, None, seed)["fingerprint"]
+    if results.exists() and is_current(path, expected):
+        return path
     print(f"training stage 3 (fine-tuning on the synthetic set) into {path}")
     run_finetune(
         profile, data(), "synthetic", init, results, None, device, seed, progress,

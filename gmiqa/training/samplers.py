@@ -146,7 +146,10 @@ def epoch_batches(
     """
     order = rng.permutation(np.asarray(indices))
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    if batches and (len(batches[-1]) < 2 or (drop_last and len(batches) > 1 and len(batches[-1]) < batch_size)):
+    if not batches:
+        return batches
+    short = len(batches[-1]) < batch_size and len(batches) > 1
+    if len(batches[-1]) < 2 or (drop_last and short):
         batches = batches[:-1]
     return batches
 

@@ -70,7 +70,9 @@ def test_shape_dtype_and_determinism(t, images):
 
 
 @pytest.mark.parametrize("t", TYPES)
-@pytest.mark.parametrize("shape", [(37, 61, 3), (61, 23, 3), (40, 50), (40, 50, 1)])
+@pytest.mark.parametrize(
+    "shape", [(37, 61, 3), (61, 23, 3), (40, 50), (40, 50, 1), (1, 1, 3), (2, 5, 3)]
+)
 def test_odd_sizes_aspect_ratios_and_grey(t, shape, images):
     h, w = shape[:2]
     img = np.ascontiguousarray(images[1][:h, :w])
@@ -120,7 +122,10 @@ def test_saturation_hsv_levels_1_to_4_desaturate_progressively(images):
 
 def test_pixelate_level_5_is_worst(images):
     q = np.mean(
-        [[fr_quality.pseudo_quality(distort(i, 21, lvl), i) for lvl in range(1, 6)] for i in images],
+        [
+            [fr_quality.pseudo_quality(distort(i, 21, lvl), i) for lvl in range(1, 6)]
+            for i in images
+        ],
         axis=0,
     )
     assert q[4] < q[:4].min() - 0.05

@@ -19,3 +19,12 @@ def test_complexity_report_adds_up():
     assert r["latency_ms"] > 0 and len(r["latency_ms_all"]) == 2
     assert r["input_size"] == [128, 160] and r["device"] == "cpu" and r["amp_bf16"] is False
     assert not model.training
+
+
+def test_full_size_flops_on_the_meta_device_without_timing():
+    model = build_model(get_profile("gpu").model)
+    r = complexity_report(model, input_size=(384, 512), device=torch.device("meta"), repeats=0)
+    assert r["latency_ms"] is None and r["latency_ms_all"] == []
+    # SCNet-50 is ~3.9 GMACs at 224x224; 512x384 has 3.92x the pixels: ~15.4 GMACs
+    assert 28e9 < r["flops"]["backbone"] < 33e9
+    assert round(r["params"]["backbone"] / 1e6, 2) == 23.52  # SCNet-50 without its fc

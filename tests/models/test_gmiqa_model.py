@@ -38,6 +38,9 @@ def test_shapes_of_every_entry_point(model, n, h, w):
     assert (out.level_sigma > 0).all()
     mu, sigma = model.finetune_forward(x)
     assert mu.shape == sigma.shape == (n,) and (sigma > 0).all()
+    model.eval()
+    torch.testing.assert_close(model(x), model.finetune_forward(x))
+    model.train()
     assert model.score(x).shape == (n,)
     assert model.training  # score() restores the mode
 

@@ -10,16 +10,16 @@ from torch import nn
 
 from gmiqa.training.meta import MetaLearner, MethodModule, Task, mse
 
-torch.set_default_dtype(torch.float64)
+F64 = torch.float64  # closed forms are compared at double precision
 
 
 def _problem(seed=0, d=4, n=6):
     g = torch.Generator().manual_seed(seed)
-    xs, xq = torch.randn(n, d, generator=g), torch.randn(n, d, generator=g)
-    ys, yq = torch.randn(n, generator=g), torch.randn(n, generator=g)
+    xs, xq = torch.randn(n, d, generator=g, dtype=F64), torch.randn(n, d, generator=g, dtype=F64)
+    ys, yq = torch.randn(n, generator=g, dtype=F64), torch.randn(n, generator=g, dtype=F64)
     model = nn.Linear(d, 1, bias=False).double()
     with torch.no_grad():
-        model.weight.copy_(torch.randn(1, d, generator=g))
+        model.weight.copy_(torch.randn(1, d, generator=g, dtype=F64))
     return model, Task((xs, ys), (xq, yq))
 
 
@@ -57,7 +57,7 @@ def test_second_order_matches_closed_form():
     w = model.weight.detach().reshape(-1)
     (xs, ys), (xq, yq) = task.support, task.query
     w1 = w - a * _grad(xs, ys, w)
-    expected = (torch.eye(len(w)) - a * _hess(xs)) @ _grad(xq, yq, w1)
+    expected = (torch.eye(len(w), dtype=F64) - a * _hess(xs)) @ _grad(xq, yq, w1)
     torch.testing.assert_close(got.reshape(-1), expected, rtol=1e-10, atol=1e-12)
 
 
@@ -145,8 +145,8 @@ def test_batchnorm_buffers_updated_by_query_only_and_unused_params_untouched():
     # inner_lr 0: the query forward runs at the initial weights, so the expected
     # running mean below can be computed from the module itself.
     learner = MetaLearner(MethodModule(net, "score"), mse, inner_steps=2, inner_lr=0.0)
-    support = (torch.randn(5, 3) + 10.0, torch.randn(5))  # far from the query's statistics
-    query = (torch.randn(5, 3), torch.randn(5))
+    support = (torch.randn(5, 3, dtype=F64) + 10.0, torch.randn(5, dtype=F64))  # far from query
+    query = (torch.randn(5, 3, dtype=F64), torch.randn(5, dtype=F64))
     before = net.bn.running_mean.clone()
     learner.adapt(support)
     torch.testing.assert_close(net.bn.running_mean, before)  # inner loop leaves no trace
@@ -165,7 +165,7 @@ def test_meta_training_reduces_query_loss_on_a_task_family():
     model = Flat(nn.Linear(3, 1).double())
     learner = MetaLearner(model, mse, inner_steps=1, inner_lr=0.05)
     opt = torch.optim.Adam(learner.outer_parameters(), lr=0.05)
-    centre = torch.tensor([2.0, -1.0, 0.5])
+    centre = torch.tensor([2.0, -1.0, 0.5], dtype=F64)
 
     def task():
         w = centre + 0.1 * torch.from_numpy(rng.standard_normal(3))
@@ -179,3 +179,39 @@ def test_meta_training_reduces_query_loss_on_a_task_family():
         learner.accumulate([task() for _ in range(4)])
         opt.step()
     assert float(learner.meta_loss(probe).detach()) < 0.1 * start
+
+
+# --- stage 1 on the GMIQA model -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from tiny_setup import tiny_dataset, tiny_profile
+
+    return tiny_profile(), tiny_dataset(tmp_path_factory.mktemp("cache"))
+
+
+def test_train_meta_interrupted_and_resumed_equals_one_run(tiny, tmp_path):
+    from tiny_setup import same_checkpoints
+
+    from gmiqa.training.loop import TrainingInterrupted
+    from gmiqa.training.meta import train_meta
+
+    profile, ds = tiny
+    profile = profile.replace(meta={"learn_inner_lr": True})
+    whole = train_meta(profile, ds, tmp_path / "whole.safetensors", "cpu", seed=3, progress=False)
+    assert whole.steps == 4 and whole.resumed_from == 0
+    assert len(whole.history["query"]) == 4 and all(np.isfinite(whole.history["query"]))
+    with pytest.raises(TrainingInterrupted):
+        train_meta(profile, ds, tmp_path / "cut.safetensors", "cpu", seed=3, progress=False, stop_after=3)
+    resumed = train_meta(profile, ds, tmp_path / "cut.safetensors", "cpu", seed=3, progress=False)
+    assert resumed.resumed_from == 2  # the last checkpoint before the interruption
+    same_checkpoints(whole.checkpoint, resumed.checkpoint)
+    # Meta-SGD rates were learned (moved away from their initial value) and saved.
+    from gmiqa.checkpoint import load_checkpoint
+
+    extra = load_checkpoint(whole.checkpoint).extra
+    assert extra and any(not torch.all(v == profile.meta.inner_lr) for v in extra.values())
+    # A finished checkpoint is not trained again.
+    again = train_meta(profile, ds, tmp_path / "whole.safetensors", "cpu", seed=3, progress=False)
+    assert again.resumed_from == 4 and again.seconds == 0.0

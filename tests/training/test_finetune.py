@@ -1,0 +1,91 @@
+"""Stage 3: fine-tuning over splits, result files, resume, ablation (gmiqa.training.finetune)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gmiqa.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from tiny_setup import tiny_dataset, tiny_profile
+
+    return tiny_profile(), tiny_dataset(tmp_path_factory.mktemp("cache"))
+
+
+def test_split_by_content_for_synthetic_sets_and_by_image_for_authentic():
+    from gmiqa.training.finetune import split_by_for
+
+    assert split_by_for("synthetic") == split_by_for("csiq") == "reference"
+    assert split_by_for("koniq10k") == split_by_for("livec") == "image"
+    with pytest.raises(ConfigError, match="'mnist'"):
+        split_by_for("mnist")
+
+
+def test_finetune_split_resumes_to_the_same_result(tiny, tmp_path):
+    from gmiqa.training.finetune import finetune_split
+    from gmiqa.training.loop import TrainingInterrupted
+
+    profile, ds = tiny
+    train, test = np.arange(0, 27), np.arange(27, 36)  # contents 0-2 vs content 3
+    whole = finetune_split(profile, ds, train, test, None, "cpu", seed=1, progress=False)
+    ck = tmp_path / "split.safetensors"
+    with pytest.raises(TrainingInterrupted):
+        finetune_split(profile, ds, train, test, None, "cpu", 1, ck, progress=False, stop_after=8)
+    resumed = finetune_split(profile, ds, train, test, None, "cpu", 1, ck, progress=False)
+    assert whole["predictions"]["pred"] == resumed["predictions"]["pred"]
+    assert whole["metrics"] == resumed["metrics"]
+    assert whole["history"] == resumed["history"]
+    assert len(whole["history"]["loss"]) == profile.finetune.epochs  # one value per epoch
+    assert set(whole["per_type_srocc"]) == {"1", "16", "21"}
+    assert whole["test_size"] == 9 and set(whole["predictions"]["name"]) == {ds.names[i] for i in test}
+
+
+def test_run_finetune_writes_results_with_config_and_provenance(tiny, tmp_path):
+    from gmiqa.checkpoint import load_checkpoint
+    from gmiqa.training.finetune import run_finetune
+
+    profile, ds = tiny
+    out = tmp_path / "res.json"
+    res = run_finetune(profile, ds, "synthetic", None, out, splits=2, device="cpu", progress=False,
+                       keep_model=tmp_path / "model.safetensors")  # fmt: skip
+    stored = json.loads(out.read_text())
+    assert stored["config"]["split_by"] == "reference" and stored["config"]["splits"] == 2
+    assert stored["config"]["profile"]["name"] == "smoke"
+    assert stored["provenance"]["commit"] and stored["provenance"]["device"] == "cpu"
+    assert stored["summary"]["srocc"]["splits"] == 2
+    for key in ("srocc", "krocc", "plcc", "plcc_logistic", "rmse", "rmse_logistic"):
+        assert np.isfinite(stored["summary"][key]["median"])
+        assert -1.0 <= stored["summary"]["srocc"]["median"] <= 1.0
+    # Splits by content: a test content never appears among the training items.
+    from gmiqa.datasets.splits import make_splits
+
+    for split, (train, test) in zip(res["splits"], make_splits(ds.records, 2, 0.8, 0)):
+        assert split["train_size"] == len(train) and split["test_size"] == len(test)
+        assert not set(ds.ref_ids[train]) & set(ds.ref_ids[test])
+        assert split["predictions"]["name"] == [ds.names[i] for i in test]
+    assert load_checkpoint(tmp_path / "model.safetensors").kind == "finetune"
+    assert not out.with_suffix(".partial.json").exists()
+
+
+def test_ablation_uses_the_same_splits_for_every_init(tiny, tmp_path):
+    from gmiqa.checkpoint import save_checkpoint
+    from gmiqa.models import build_model
+    from gmiqa.training.finetune import run_ablation
+
+    profile, ds = tiny
+    profile = profile.replace(finetune={"epochs": 1})
+    init = save_checkpoint(tmp_path / "init.safetensors", kind="graph",
+                           model=build_model(profile.model), config={"fingerprint": "abc"})  # fmt: skip
+    summary = run_ablation(profile, ds, "synthetic", {"none": None, "init": init}, tmp_path,
+                           splits=1, device="cpu", progress=False)  # fmt: skip
+    assert set(summary["rows"]) == {"none", "init"}
+    a = json.loads((tmp_path / "finetune-synthetic-none.json").read_text())
+    b = json.loads((tmp_path / "finetune-synthetic-init.json").read_text())
+    assert a["splits"][0]["predictions"]["name"] == b["splits"][0]["predictions"]["name"]
+    assert a["splits"][0]["predictions"]["pred"] != b["splits"][0]["predictions"]["pred"]
+    assert json.loads((tmp_path / "ablation-synthetic.json").read_text())["rows"]["init"]["splits"] == 1
