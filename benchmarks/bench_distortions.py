@@ -5,8 +5,8 @@ Side by side, in one run, on one 512x384 pristine image:
 - ``numpy``: ``gmiqa.distortions.distort`` (the MATLAB-faithful reference path), uint8 in
   and out, all 125 distortions;
 - ``torch-cpu`` / ``torch-cuda``: ``gmiqa.distortions.torch_ops.distort_batch`` for the
-  85 distortions of ``TORCH_TYPES``, with batch 1 (one image, as the numpy path) and with
-  a batch of ``--batch`` copies (how training uses it);
+  distortions of ``TORCH_TYPES`` (19 types x 5 levels), with batch 1 (one image, as the
+  numpy path) and with a batch of ``--batch`` copies (how training uses it);
 - ``baseline``: what a plain Pillow/numpy port would do for the types where Pillow or one
   numpy line has an obvious equivalent (GaussianBlur, BoxBlur, ImageEnhance, JPEG and
   JPEG2000 saves with Pillow defaults, numpy noise, NEAREST resizes, UnsharpMask, ...).

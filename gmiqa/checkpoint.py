@@ -160,7 +160,9 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
     if not weights.exists():
         raise CheckpointError(f"{weights}: no such checkpoint file")
     if not side.exists():
-        raise CheckpointError(f"{weights}: its sidecar {side.name} is missing (not a GMIQA checkpoint)")
+        raise CheckpointError(
+            f"{weights}: its sidecar {side.name} is missing (not a GMIQA checkpoint)"
+        )
     try:
         with open(side, encoding="utf-8") as fh:
             meta = json.load(fh)
@@ -176,7 +178,9 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Checkpoint:
+def load_checkpoint(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> Checkpoint:
     """Load a checkpoint written by :func:`save_checkpoint`; never unpickles anything.
 
     Raises CheckpointError naming the file when it is missing, corrupt, or does not match

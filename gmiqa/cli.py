@@ -54,17 +54,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("finetune", help="stage 3: fine-tune over seeded splits, write metrics JSON")
     _common(p)
-    p.add_argument("--dataset", required=True, help=f"{SYNTHETIC}, kadid10k, koniq10k, livec, live, csiq, tid2013")
+    p.add_argument(
+        "--dataset",
+        required=True,
+        help=f"{SYNTHETIC}, kadid10k, koniq10k, livec, live, csiq, tid2013",
+    )
     p.add_argument("--root", type=Path, default=None,
                    help="dataset folder (for synthetic: optional folder of pristine images)")  # fmt: skip
     p.add_argument("--init", default="graph",
                    help="checkpoint file, or none / meta / graph (this run folder's stages; default graph)")  # fmt: skip
-    p.add_argument("--splits", type=int, default=None, help="number of splits (default: the profile's)")
+    p.add_argument(
+        "--splits", type=int, default=None, help="number of splits (default: the profile's)"
+    )
     p.add_argument("--compare-init", default=None,
                    help="comma list of inits fine-tuned on the same splits, e.g. none,meta,graph")  # fmt: skip
-    p.add_argument("--pristine", type=Path, default=None, help="pristine folder for pre-training stages")
+    p.add_argument(
+        "--pristine", type=Path, default=None, help="pristine folder for pre-training stages"
+    )
 
-    p = sub.add_parser("ablation", help="fine-tune with and without pre-training on the same splits")
+    p = sub.add_parser(
+        "ablation", help="fine-tune with and without pre-training on the same splits"
+    )
     _common(p)
     p.add_argument("--dataset", default=SYNTHETIC)
     p.add_argument("--root", type=Path, default=None)
@@ -72,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inits", default="none,meta,graph")
     p.add_argument("--pristine", type=Path, default=None)
 
-    p = sub.add_parser("evaluate", help="score a labelled set with a checkpoint (or a baseline) and report metrics")
+    p = sub.add_parser(
+        "evaluate", help="score a labelled set with a checkpoint (or a baseline) and report metrics"
+    )
     _common(p)
     p.add_argument("--checkpoint", type=Path, default=None, help="fine-tuned checkpoint")
     p.add_argument("--method", default="gmiqa", help="gmiqa (needs --checkpoint), niqe or brisque")
@@ -169,7 +181,11 @@ def cmd_finetune(args) -> int:
         print(f"written: {results / f'ablation-{key}.json'}")
         return 0
     init = _resolve_init(args.init, args, run_dir)
-    label = "none" if init is None else (args.init if args.init in ("meta", "graph") else Path(init).stem)
+    label = (
+        "none"
+        if init is None
+        else (args.init if args.init in ("meta", "graph") else Path(init).stem)
+    )
     out = results / f"finetune-{key}-{label}.json"
     res = run_finetune(args.profile, dataset, key, init, out, args.splits, args.device, args.seed,
                        not args.quiet, keep_model=results / f"finetune-{key}-{label}.safetensors",
@@ -250,15 +266,18 @@ def _baseline_predictions(method: str, dataset, indices):
     try:
         from gmiqa.baselines import get_baseline
     except ImportError:
-        raise ConfigError(f"method {method!r}: the baselines are not available in this installation") from None
+        raise ConfigError(
+            f"method {method!r}: the baselines are not available in this installation"
+        ) from None
     scorer = get_baseline(method)
     images, labels = [], []
     for i in indices:
         item = dataset[int(i)]
         images.append(item["image"])
         labels.append(item)
-    # Baselines give lower = better (NIQE, BRISQUE); negate so higher = better everywhere.
-    scores = -np.asarray(scorer.score(images), dtype=np.float64)
+    # NIQE is lower = better: flip such scores so that higher = better everywhere.
+    sign = 1.0 if getattr(scorer, "higher_is_better", False) else -1.0
+    scores = sign * np.asarray(scorer.score(images), dtype=np.float64)
     return {
         "index": np.asarray(indices),
         "pred": scores,

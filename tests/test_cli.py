@@ -61,7 +61,9 @@ def image_files(tmp_path_factory):
 def test_score_valid_and_invalid_files(checkpoint, image_files, capsys):
     valid = [image_files[k] for k in ("gray", "rgba", "cmyk", "16bit")]
     bad = [image_files["truncated"], image_files["text"]]
-    code = main(["score", "--checkpoint", str(checkpoint), "--device", "cpu", *map(str, valid + bad)])
+    code = main(
+        ["score", "--checkpoint", str(checkpoint), "--device", "cpu", *map(str, valid + bad)]
+    )
     out, err = capsys.readouterr()
     assert code == 2  # some files failed
     lines = out.strip().splitlines()
@@ -131,3 +133,24 @@ def test_python_dash_m_entry_point_from_a_source_checkout(checkpoint, image_file
     assert proc.stdout.startswith(str(image_files["cmyk"]) + "\t")
     errors = [line for line in proc.stderr.splitlines() if line.startswith("gmiqa: error:")]
     assert len(errors) == 1 and "notes.png" in errors[0]
+
+
+def test_evaluate_writes_metrics_json(checkpoint, tmp_path, capsys):
+    """`gmiqa evaluate` on a CSIQ-layout folder (flat dmos.csv) with a checkpoint."""
+    root = tmp_path / "csiq"
+    root.mkdir()
+    rng = np.random.default_rng(1)
+    rows = ["image,dmos"]
+    for level in range(1, 6):
+        noisy = np.clip(128 + rng.normal(0, 12 * level, (130, 140, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(noisy).save(root / f"1600.AWGN.{level}.png")
+        rows.append(f"1600.AWGN.{level}.png,{0.1 * level:.3f}")
+    (root / "dmos.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "runs"
+    code = main(["evaluate", "--checkpoint", str(checkpoint), "--dataset", "csiq", "--root",
+                 str(root), "--device", "cpu", "--profile", "smoke", "--out", str(out)])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    res = json.loads((out / "smoke" / "results" / "evaluate-csiq-gmiqa.json").read_text())
+    assert res["metrics"]["n"] == 5 and np.isfinite(res["metrics"]["srocc"])
+    assert res["provenance"]["commit"] and res["config"]["dataset"] == "csiq"
+    assert "SROCC" in capsys.readouterr().out

@@ -142,9 +142,9 @@ _LIST = [
         "factor",
         [0.4, 0.2, 0.1, 0, -0.4],
         color.color_saturation_hsv,
-        monotone=False,
-        note="level 5 (factor -0.4) pushes colours to the complementary hue and the final mapmm "
-        "rescales the overshoot: a different kind of change, not a stronger desaturation",
+        note="levels 1-4 desaturate towards V = max(R, G, B); level 5 (factor -0.4) pushes "
+        "colours past grey to the complementary hue (the final mapmm rescales the overshoot), "
+        "a different kind of change that still scores lowest",
     ),
     _d(
         8,

@@ -19,20 +19,20 @@ from gmiqa.distortions._matlab import (
 
 
 def gaussian_blur(img: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """Type 1: ``imgaussfilt`` per channel (kernel ``2*ceil(2 sigma)+1``, replicate borders)."""
+    """Type 1: ``imgaussfilt`` per channel (kernel ``2*ceil(2 sigma)+1``, replicate borders). See ``01_distortions``."""
     return imgaussfilt(img, sigma)
 
 
 def lens_blur(img: np.ndarray, radius: float, rng: np.random.Generator) -> np.ndarray:
-    """Type 2: correlation with ``fspecial('disk', radius)``, replicate borders."""
+    """Type 2: correlation with ``fspecial('disk', radius)``, replicate borders. See ``01_distortions``."""
     return imfilter_replicate(img, fspecial_disk(radius))
 
 
 def motion_angle(rng: np.random.Generator) -> int:
-    """The motion direction: ``randi([0, 180])`` integer degrees, drawn per image."""
+    """The motion direction: ``randi([0, 180])`` integer degrees, drawn per image. See ``01_distortions``."""
     return int(rng.integers(0, 181))
 
 
 def motion_blur(img: np.ndarray, length: float, rng: np.random.Generator) -> np.ndarray:
-    """Type 3: ``fspecial('motion', length, theta)`` with a random integer angle theta."""
+    """Type 3: ``fspecial('motion', length, theta)`` with a random integer angle theta. See ``01_distortions``."""
     return imfilter_replicate(img, fspecial_motion(length, motion_angle(rng)))

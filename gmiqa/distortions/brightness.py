@@ -15,6 +15,8 @@ def brighten(img: np.ndarray, amount: float, rng: np.random.Generator) -> np.nda
     """Type 16: tone curve through (0.5, 0.5 + amount/2), blended 2:1 from RGB and LAB L.
 
     ``J = (2*curves(I) + truncate(lab2rgb(100*curves(L/100), a, b))) / 3``.
+
+    See ``notebooks/01_distortions.ipynb``.
     """
     c = 0.5 + amount / 2.0
     lab = rgb2lab(img)
@@ -28,10 +30,12 @@ def darken(img: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarr
     """Type 17: tone curve through (0.5, 0.5 - amount/2) per RGB channel (no LAB blend).
 
     The MATLAB body was not found; this is the documented best guess (ARNIQA's form).
+
+    See ``notebooks/01_distortions.ipynb``.
     """
     return curves(img, 0.5 - amount / 2.0)
 
 
 def mean_shift(img: np.ndarray, shift: float, rng: np.random.Generator) -> np.ndarray:
-    """Type 18: ``clip(I + shift, 0, 1)``; the final ``mapmm`` turns it into a stretch."""
+    """Type 18: ``clip(I + shift, 0, 1)``; the final ``mapmm`` turns it into a stretch. See ``01_distortions``."""
     return np.clip(img + shift, 0.0, 1.0)

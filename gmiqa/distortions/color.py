@@ -23,7 +23,7 @@ from gmiqa.distortions._matlab import (
 
 
 def color_diffusion(img: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:
-    """Type 4: a and b of LAB blurred (sigma ``1.5*amount+2``) and multiplied by ``amount``."""
+    """Type 4: a and b of LAB blurred (sigma ``1.5*amount+2``) and multiplied by ``amount``. See ``01_distortions``."""
     lab = rgb2lab(img)
     sigma = 1.5 * amount + 2.0
     lab[..., 1:] = imgaussfilt(lab[..., 1:], sigma) * amount
@@ -38,14 +38,14 @@ def _ps2(x: np.ndarray) -> np.ndarray:
 
 
 def edge_mask(img: np.ndarray) -> np.ndarray:
-    """Colour shift's blend weight: smoothed, stretched gradient magnitude of the grey image."""
+    """Colour shift's blend weight: smoothed, stretched gradient magnitude of the grey image. See ``01_distortions``."""
     gy, gx = gradient(rgb2gray(img))
     e = mapmm(imgaussfilt(np.sqrt(gx * gx + gy * gy), 4.0))
     return _ps2(truncate(e, 0.1, 1.0))
 
 
 def shift_vector(amount: float, rng: np.random.Generator) -> tuple[int, int]:
-    """``round(v/|v| * amount)`` with ``v = rand(1, 2)``: (down, right) pixels."""
+    """``round(v/|v| * amount)`` with ``v = rand(1, 2)``: (down, right) pixels. See ``01_distortions``."""
     v = rng.random(2)
     n = float(np.hypot(v[0], v[1]))
     if n == 0.0:
@@ -55,7 +55,7 @@ def shift_vector(amount: float, rng: np.random.Generator) -> tuple[int, int]:
 
 
 def color_shift(img: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:
-    """Type 5: the green channel shifted by ``amount`` px, blended in mostly at edges."""
+    """Type 5: the green channel shifted by ``amount`` px, blended in mostly at edges. See ``01_distortions``."""
     e = edge_mask(img)
     s = shift_vector(amount, rng)
     out = img.copy()
@@ -70,6 +70,8 @@ def color_quantization(img: np.ndarray, colors: float, rng: np.random.Generator)
     Deviation: MATLAB's minimum-variance quantiser is not available in Python; the
     palette comes from Pillow's median cut (``quantize(n, MEDIANCUT)``), then the image
     is mapped to that palette with Pillow's Floyd-Steinberg error diffusion.
+
+    See ``notebooks/01_distortions.ipynb``.
     """
     u8 = Image.fromarray(np.floor(np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8))
     palette = u8.quantize(int(colors), method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
@@ -84,13 +86,15 @@ def color_saturation_hsv(img: np.ndarray, factor: float, rng: np.random.Generato
     ``c' = V + factor*(c - V)`` (exactly ``hsv2rgb`` of the scaled HSV, and defined for
     the negative factor of level 5 too). Not clipped: values above 1 at factor -0.4 are
     left to the generator's final ``mapmm`` (whether MATLAB clips here is unverified).
+
+    See ``notebooks/01_distortions.ipynb``.
     """
     v = img.max(axis=2, keepdims=True)
     return v + factor * (img - v)
 
 
 def color_saturation_lab(img: np.ndarray, factor: float, rng: np.random.Generator) -> np.ndarray:
-    """Type 8: a and b of LAB multiplied by ``factor``, back to RGB, clipped."""
+    """Type 8: a and b of LAB multiplied by ``factor``, back to RGB, clipped. See ``01_distortions``."""
     lab = rgb2lab(img)
     lab[..., 1:] *= factor
     return truncate(lab2rgb(lab))

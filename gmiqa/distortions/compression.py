@@ -33,6 +33,8 @@ def jpeg2000(img: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndar
     decomposition levels (``num_resolutions=6``; fewer for images under 32 px so that
     OpenJPEG accepts them). Rate allocation differs, so quality at equal ratio differs
     slightly.
+
+    See ``notebooks/01_distortions.ipynb``.
     """
     if not features.check("jpg_2000"):
         raise ConfigError(
@@ -54,7 +56,7 @@ def jpeg2000(img: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndar
 
 
 def jpeg(img: np.ndarray, quality: float, rng: np.random.Generator) -> np.ndarray:
-    """Type 10: baseline JPEG at IJG quality ``quality``, 4:2:0 chroma subsampling."""
+    """Type 10: baseline JPEG at IJG quality ``quality``, 4:2:0 chroma subsampling. See ``01_distortions``."""
     buf = io.BytesIO()
     _to_pil(img).save(buf, format="JPEG", quality=int(quality), subsampling=2, optimize=False)
     return _from_bytes(buf)

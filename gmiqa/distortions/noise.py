@@ -21,7 +21,7 @@ from gmiqa.distortions._matlab import (
 
 
 def white_noise(img: np.ndarray, var: float, rng: np.random.Generator) -> np.ndarray:
-    """Type 11: ``imnoise(I, 'gaussian', 0, var)``: i.i.d. N(0, var) per value, clipped."""
+    """Type 11: ``imnoise(I, 'gaussian', 0, var)``: i.i.d. N(0, var) per value, clipped. See ``01_distortions``."""
     return imnoise_gaussian(img, var, rng)
 
 
@@ -31,17 +31,19 @@ def white_noise_color_component(
     """Type 12: Gaussian noise on Y, Cb and Cr (studio range), clipped in YCbCr only.
 
     The RGB result may leave [0, 1]; the generator's final ``mapmm`` rescales it.
+
+    See ``notebooks/01_distortions.ipynb``.
     """
     return ycbcr2rgb(imnoise_gaussian(rgb2ycbcr(img), var, rng))
 
 
 def impulse_noise(img: np.ndarray, density: float, rng: np.random.Generator) -> np.ndarray:
-    """Type 13: ``imnoise(I, 'salt & pepper', d)``, each value of each channel independently."""
+    """Type 13: ``imnoise(I, 'salt & pepper', d)``, each value of each channel independently. See ``01_distortions``."""
     return imnoise_salt_pepper(img, density, rng)
 
 
 def multiplicative_noise(img: np.ndarray, var: float, rng: np.random.Generator) -> np.ndarray:
-    """Type 14: ``imnoise(I, 'speckle', var)``: ``I + I*n``, n uniform with variance var."""
+    """Type 14: ``imnoise(I, 'speckle', var)``: ``I + I*n``, n uniform with variance var. See ``01_distortions``."""
     return imnoise_speckle(img, var, rng)
 
 
@@ -55,6 +57,8 @@ def denoise(img: np.ndarray, var: float, rng: np.random.Generator) -> np.ndarray
     at the cost of texture and fine detail (flat, "painted" regions) and its output
     degrades monotonically with the noise variance. The exact look (DnCNN's residual
     blotches) differs.
+
+    See ``notebooks/01_distortions.ipynb``.
     """
     from skimage.restoration import denoise_tv_chambolle
 

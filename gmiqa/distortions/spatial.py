@@ -23,6 +23,8 @@ def jitter(
     (``interp2 'bicubic'``) on the image padded by edge replication; the original's
     margins (rows from the column field and columns from the row field) are kept.
     Samples that fall outside the padded grid are NaN, as in MATLAB; not clipped.
+
+    See ``notebooks/01_distortions.ipynb``.
     """
     h, w = img.shape[:2]
     y = img
@@ -46,6 +48,8 @@ def non_eccentricity_patch(img: np.ndarray, patches: float, rng: np.random.Gener
     Source top-left uniform in [16, W-32] x [16, H-32] (patch 16, margin 16); the
     destination is offset by ``round((rand - 0.5) * 16)`` per axis. For images smaller
     than 48 px the patch shrinks to a third of the side so that any size works.
+
+    See ``notebooks/01_distortions.ipynb``.
     """
     out = img.copy()
     h, w = img.shape[:2]
@@ -65,12 +69,12 @@ def non_eccentricity_patch(img: np.ndarray, patches: float, rng: np.random.Gener
 
 
 def pixelate_scale(strength: float) -> float:
-    """Pixelate's shrink factor ``z = 0.95 - strength**0.6``."""
+    """Pixelate's shrink factor ``z = 0.95 - strength**0.6``. See ``01_distortions``."""
     return 0.95 - strength**0.6
 
 
 def pixelate_indices(h: int, w: int, strength: float) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column source indices of ``imresize(imresize(I, z, 'nearest'), [h w], 'nearest')``."""
+    """Row and column source indices of ``imresize(imresize(I, z, 'nearest'), [h w], 'nearest')``. See ``01_distortions``."""
     z = pixelate_scale(strength)
     sh, sw = math.ceil(z * h), math.ceil(z * w)
     r1 = imresize_nearest_index(h, sh, z)
@@ -81,7 +85,7 @@ def pixelate_indices(h: int, w: int, strength: float) -> tuple[np.ndarray, np.nd
 
 
 def pixelate(img: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
-    """Type 21: nearest-neighbour shrink by ``0.95 - strength**0.6`` and enlarge back."""
+    """Type 21: nearest-neighbour shrink by ``0.95 - strength**0.6`` and enlarge back. See ``01_distortions``."""
     rows, cols = pixelate_indices(img.shape[0], img.shape[1], strength)
     return img[rows[:, None], cols[None, :]]
 
@@ -92,6 +96,8 @@ def quantization(img: np.ndarray, n: float, rng: np.random.Generator) -> np.ndar
     ``v <= t1 -> 0``, ``t(k-1) < v <= t(k) -> t(k)``, ``v > tN -> 1``. Deviation: the
     thresholds are the exact optimum (dynamic programming), where MATLAB's search may
     stop at a local optimum.
+
+    See ``notebooks/01_distortions.ipynb``.
     """
     t = multithresh(img, int(n))
     values = np.concatenate([[0.0], t[1:], [1.0]])
@@ -103,6 +109,8 @@ def color_block(img: np.ndarray, blocks: float, rng: np.random.Generator) -> np.
 
     Top-left ``floor(rand*(W-32)), floor(rand*(H-32))``; later blocks may overlap earlier
     ones. The block shrinks to the image side for images under 32 px.
+
+    See ``notebooks/01_distortions.ipynb``.
     """
     out = img.copy()
     h, w = img.shape[:2]

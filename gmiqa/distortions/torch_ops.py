@@ -50,7 +50,7 @@ def _mat(m: np.ndarray, x: torch.Tensor) -> torch.Tensor:
 
 
 def rgb2lab(x: torch.Tensor) -> torch.Tensor:
-    """sRGB (N, 3, H, W) in [0, 1] -> CIELAB (D65, 2 degree observer), as scikit-image."""
+    """sRGB (N, 3, H, W) in [0, 1] -> CIELAB (D65, 2 degree observer), as scikit-image. See ``01_distortions``."""
     lin = torch.where(x > 0.04045, ((x + 0.055) / 1.055) ** 2.4, x / 12.92)
     xyz = _mat(_XYZ_FROM_RGB, lin) / torch.as_tensor(_WHITE, dtype=x.dtype, device=x.device).view(
         1, 3, 1, 1
@@ -61,7 +61,7 @@ def rgb2lab(x: torch.Tensor) -> torch.Tensor:
 
 
 def lab2rgb(lab: torch.Tensor) -> torch.Tensor:
-    """CIELAB -> sRGB, clipped to [0, 1] (negative Z clipped to 0), as scikit-image."""
+    """CIELAB -> sRGB, clipped to [0, 1] (negative Z clipped to 0), as scikit-image. See ``01_distortions``."""
     L, a, b = lab[:, 0], lab[:, 1], lab[:, 2]
     fy = (L + 16.0) / 116.0
     fx = a / 500.0 + fy
@@ -80,6 +80,8 @@ def mapmm(x: torch.Tensor) -> torch.Tensor:
     """Per-image global min-max stretch to [0, 1]; constant images stay as they are.
 
     NaN values (jitter samples off the grid) are ignored for the min and max and kept.
+
+    See ``notebooks/01_distortions.ipynb``.
     """
     nan = torch.isnan(x)
     lo = torch.where(nan, torch.inf, x).amin(dim=(1, 2, 3), keepdim=True)
@@ -179,7 +181,7 @@ def _color_diffusion(x, amount, gen):
 
 
 def edge_mask(x: torch.Tensor) -> torch.Tensor:
-    """Colour shift's blend weight (N, 1, H, W), as ``gmiqa.distortions.color.edge_mask``."""
+    """Colour shift's blend weight (N, 1, H, W), as ``gmiqa.distortions.color.edge_mask``. See ``01_distortions``."""
     g = torch.einsum(
         "c,nchw->nhw", torch.as_tensor(M.GRAY_WEIGHTS, dtype=x.dtype, device=x.device), x
     )

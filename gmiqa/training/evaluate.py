@@ -112,6 +112,7 @@ def evaluate_predictions(pred: dict[str, np.ndarray]) -> dict:
     out = {"metrics": correlation_metrics(pred["pred"], pred["target"])}
     if np.any(pred["type"] > 0):
         out["per_type_srocc"] = {
-            str(k): v for k, v in per_group_srocc(pred["pred"], pred["target"], pred["type"]).items()
+            str(k): v
+            for k, v in per_group_srocc(pred["pred"], pred["target"], pred["type"]).items()
         }
     return out

@@ -46,7 +46,7 @@ SPLIT_BY = {
 
 
 def split_by_for(dataset_name: str) -> str:
-    """"reference" or "image" for a dataset name (see :data:`SPLIT_BY`)."""
+    """ "reference" or "image" for a dataset name (see :data:`SPLIT_BY`)."""
     try:
         return SPLIT_BY[dataset_name]
     except KeyError:

@@ -181,7 +181,13 @@ def train_steps(
         }
         state.update(state_extra or {})
         save_checkpoint(
-            path, kind=kind, model=model, config=config, state=state, optimizer=optimizer, extra=extra
+            path,
+            kind=kind,
+            model=model,
+            config=config,
+            state=state,
+            optimizer=optimizer,
+            extra=extra,
         )
 
     bar = progress_bar(total_steps, start, kind, progress)
@@ -199,6 +205,4 @@ def train_steps(
                 raise TrainingInterrupted(f"{kind}: stopped after step {step + 1}")
     finally:
         bar.close()
-    return StageResult(
-        path, log.to_dict(), total_steps, start, elapsed + time.perf_counter() - t0
-    )
+    return StageResult(path, log.to_dict(), total_steps, start, elapsed + time.perf_counter() - t0)

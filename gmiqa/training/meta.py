@@ -162,6 +162,24 @@ class MetaLearner:
         buffers = dict(self.module.named_buffers())  # query forwards update running stats
         return self._loss(adapted, buffers, task.query), support_loss
 
+    def evaluate(self, task: Task) -> tuple[float, float]:
+        """Query loss at the initialisation and after adaptation, leaving every buffer as it was.
+
+        Taught in ``notebooks/05_meta_learning.ipynb`` (does adaptation help on unseen tasks?).
+        """
+        adapted, _ = self.adapt(task.support)
+        params = dict(self.module.named_parameters())
+        with torch.no_grad():
+            before = self._loss(
+                params, {n: b.clone() for n, b in self.module.named_buffers()}, task.query
+            )
+            after = self._loss(
+                {k: v.detach() for k, v in adapted.items()},
+                {n: b.clone() for n, b in self.module.named_buffers()},
+                task.query,
+            )
+        return float(before), float(after)
+
     def meta_loss(self, tasks: Sequence[Task]) -> torch.Tensor:
         """Mean query loss over a meta-batch, differentiable with respect to the initialisation."""
         return torch.stack([self.task_loss(t)[0] for t in tasks]).mean()
@@ -194,10 +212,20 @@ def meta_config(profile: Profile, seed: int) -> dict:
 
     p = profile.to_dict()
     # Only the settings stage 1 depends on decide whether its checkpoint is reusable.
-    used = {"stage": "meta", "seed": int(seed), "data": p["data"], "model": p["model"],
-            "meta": p["meta"], "amp": p["amp"]}
-    return {"stage": "meta", "seed": int(seed), "profile": p,
-            "fingerprint": config_fingerprint(used)}
+    used = {
+        "stage": "meta",
+        "seed": int(seed),
+        "data": p["data"],
+        "model": p["model"],
+        "meta": p["meta"],
+        "amp": p["amp"],
+    }
+    return {
+        "stage": "meta",
+        "seed": int(seed),
+        "profile": p,
+        "fingerprint": config_fingerprint(used),
+    }
 
 
 def train_meta(
@@ -242,7 +270,9 @@ def train_meta(
     )
     optimizer = torch.optim.Adam(learner.outer_parameters(), lr=s.outer_lr)
     sampler = MetaTaskSampler(
-        dataset.records, tasks_per_step=s.tasks_per_step, support_size=s.support_size,
+        dataset.records,
+        tasks_per_step=s.tasks_per_step,
+        support_size=s.support_size,
         query_size=s.query_size,
     )
 

@@ -36,7 +36,9 @@ def checkpoint_path(run_dir: str | os.PathLike, stage: str) -> Path:
     return Path(run_dir) / "checkpoints" / f"{stage}.safetensors"
 
 
-def synthetic_dataset(profile: Profile | str, run_dir: str | os.PathLike, pristine=None, seed: int = 0):
+def synthetic_dataset(
+    profile: Profile | str, run_dir: str | os.PathLike, pristine=None, seed: int = 0
+):
     """The profile's synthetic set, cached under ``run_dir/cache`` (scores and images)."""
     from gmiqa.datasets.synthetic import SyntheticIQADataset
 
@@ -93,10 +95,16 @@ def ensure_stage(
             train_meta(profile, data(), path, device, seed, progress)
         return path
     if stage == "graph":
-        init = ensure_stage("meta", profile, run_dir, device, seed, pristine, progress, dataset) if use_meta else None
+        init = (
+            ensure_stage("meta", profile, run_dir, device, seed, pristine, progress, dataset)
+            if use_meta
+            else None
+        )
         if not use_meta:
             path = path.with_name("graph_nometa.safetensors")
-        expected = pretrain_config(profile, seed, str(init) if init else None, init_fingerprint(init))
+        expected = pretrain_config(
+            profile, seed, str(init) if init else None, init_fingerprint(init)
+        )
         if not is_current(path, expected["fingerprint"]):
             print(f"training stage 2 (graph pre-training) into {path}")
             train_graph(profile, data(), path, init, device, seed, progress)

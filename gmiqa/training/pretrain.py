@@ -37,7 +37,9 @@ from gmiqa.device import autocast, resolve_device, seed_everything, to_device_im
 from gmiqa.profiles import PretrainSettings, Profile
 
 
-def pretrain_config(profile: Profile, seed: int, init: str | None, init_fingerprint: str | None) -> dict:
+def pretrain_config(
+    profile: Profile, seed: int, init: str | None, init_fingerprint: str | None
+) -> dict:
     """The configuration stored with (and fingerprinting) a graph pre-training checkpoint."""
     from gmiqa.training.loop import config_fingerprint
 
@@ -89,9 +91,7 @@ def graph_losses(
         outs = [(out_a, levels[0]), (out_p, levels[1]), (out_n, levels[2])]
     codes = [o.graph_code.float() for o in (out_a, out_p, out_n)]
     triplet = TypeDiscriminator.triplet_loss(*codes, margin=margin)
-    level = torch.stack(
-        [torch.mean((o.level_pred.float() - lv) ** 2) for o, lv in outs]
-    ).mean()
+    level = torch.stack([torch.mean((o.level_pred.float() - lv) ** 2) for o, lv in outs]).mean()
     with torch.no_grad():
         a, p, n = (torch.nn.functional.normalize(c, dim=-1) for c in codes)
         gap = (a - n).norm() - (a - p).norm()

@@ -24,7 +24,10 @@ class _Set:
     def __init__(self):
         g = torch.Generator().manual_seed(0)
         self.images = [torch.rand(3, 128 + 8 * (i % 2), 128, generator=g) for i in range(7)]
-        self.records = [{"score": i / 6, "type": 1 + i % 2, "level": 1, "ref_id": i, "name": f"im{i}"} for i in range(7)]
+        self.records = [
+            {"score": i / 6, "type": 1 + i % 2, "level": 1, "ref_id": i, "name": f"im{i}"}
+            for i in range(7)
+        ]
 
     def __len__(self):
         return 7

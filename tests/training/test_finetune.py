@@ -42,7 +42,9 @@ def test_finetune_split_resumes_to_the_same_result(tiny, tmp_path):
     assert whole["history"] == resumed["history"]
     assert len(whole["history"]["loss"]) == profile.finetune.epochs  # one value per epoch
     assert set(whole["per_type_srocc"]) == {"1", "16", "21"}
-    assert whole["test_size"] == 9 and set(whole["predictions"]["name"]) == {ds.names[i] for i in test}
+    assert whole["test_size"] == 9 and set(whole["predictions"]["name"]) == {
+        ds.names[i] for i in test
+    }
 
 
 def test_run_finetune_writes_results_with_config_and_provenance(tiny, tmp_path):
@@ -88,4 +90,7 @@ def test_ablation_uses_the_same_splits_for_every_init(tiny, tmp_path):
     b = json.loads((tmp_path / "finetune-synthetic-init.json").read_text())
     assert a["splits"][0]["predictions"]["name"] == b["splits"][0]["predictions"]["name"]
     assert a["splits"][0]["predictions"]["pred"] != b["splits"][0]["predictions"]["pred"]
-    assert json.loads((tmp_path / "ablation-synthetic.json").read_text())["rows"]["init"]["splits"] == 1
+    assert (
+        json.loads((tmp_path / "ablation-synthetic.json").read_text())["rows"]["init"]["splits"]
+        == 1
+    )

@@ -95,7 +95,9 @@ def test_second_order_matches_finite_differences_multi_step(k):
     for i in range(len(w)):
         e = torch.zeros_like(w)
         e[i] = eps
-        fd[i] = (_query_loss_after(w + e, task, a, k) - _query_loss_after(w - e, task, a, k)) / (2 * eps)
+        fd[i] = (_query_loss_after(w + e, task, a, k) - _query_loss_after(w - e, task, a, k)) / (
+            2 * eps
+        )
     torch.testing.assert_close(got.reshape(-1), fd, rtol=1e-6, atol=1e-8)
 
 
@@ -169,7 +171,10 @@ def test_meta_training_reduces_query_loss_on_a_task_family():
 
     def task():
         w = centre + 0.1 * torch.from_numpy(rng.standard_normal(3))
-        xs, xq = torch.from_numpy(rng.standard_normal((8, 3))), torch.from_numpy(rng.standard_normal((8, 3)))
+        xs, xq = (
+            torch.from_numpy(rng.standard_normal((8, 3))),
+            torch.from_numpy(rng.standard_normal((8, 3))),
+        )
         return Task((xs, xs @ w), (xq, xq @ w))
 
     probe = [task() for _ in range(8)]
@@ -203,7 +208,9 @@ def test_train_meta_interrupted_and_resumed_equals_one_run(tiny, tmp_path):
     assert whole.steps == 4 and whole.resumed_from == 0
     assert len(whole.history["query"]) == 4 and all(np.isfinite(whole.history["query"]))
     with pytest.raises(TrainingInterrupted):
-        train_meta(profile, ds, tmp_path / "cut.safetensors", "cpu", seed=3, progress=False, stop_after=3)
+        train_meta(
+            profile, ds, tmp_path / "cut.safetensors", "cpu", seed=3, progress=False, stop_after=3
+        )
     resumed = train_meta(profile, ds, tmp_path / "cut.safetensors", "cpu", seed=3, progress=False)
     assert resumed.resumed_from == 2  # the last checkpoint before the interruption
     same_checkpoints(whole.checkpoint, resumed.checkpoint)

@@ -8,7 +8,12 @@ from gmiqa.profiles import get_profile
 def tiny_profile():
     """The smoke model on 128x128 images of 4 contents x 3 types x 3 levels, few steps."""
     return get_profile("smoke").replace(
-        data={"image_size": (128, 128), "max_pristine": 4, "types": (1, 16, 21), "levels": (1, 3, 5)},
+        data={
+            "image_size": (128, 128),
+            "max_pristine": 4,
+            "types": (1, 16, 21),
+            "levels": (1, 3, 5),
+        },
         meta={"steps": 4, "tasks_per_step": 2, "support_size": 2, "query_size": 2},
         pretrain={"steps": 4, "batch_size": 3, "log_every": 1, "checkpoint_every": 2},
         finetune={"epochs": 2, "batch_size": 4, "splits": 2},
