@@ -139,6 +139,7 @@ def init_of(result: Mapping) -> str:
     """The fine-tuning initialisation of a GMIQA result: ``provenance["init"]``, else ``"graph"``.
 
     ``"graph"`` (meta-learning then graph pre-training) is the full model of Tables 1-4.
+    Taught in ``notebooks/09_results.ipynb``.
     """
     return str(result.get("provenance", {}).get("init") or "graph")
 
@@ -180,7 +181,10 @@ def metrics_result(
 
 
 def provenance_cells(result: Mapping) -> dict[str, str]:
-    """The provenance columns of a validated result: profile, dataset, device, commit, date, source."""
+    """The provenance columns of a result: profile, dataset, device, commit, date, source.
+
+    Taught in ``notebooks/09_results.ipynb``.
+    """
     block = result["provenance"]
     device = str(block["device"])
     name = block.get("device_name")
@@ -198,7 +202,10 @@ def provenance_cells(result: Mapping) -> dict[str, str]:
 
 @dataclass
 class Row:
-    """One table row: labels, the paper's values, measured values and their provenance."""
+    """One table row: labels, the paper's values, measured values and their provenance.
+
+    Taught in ``notebooks/09_results.ipynb``.
+    """
 
     labels: dict[str, Any]
     paper: dict[str, Any] = field(default_factory=dict)
@@ -417,7 +424,10 @@ NOT_TRANSCRIBED = "not transcribed"
 
 
 def measure_command(dataset: str, profile: str = "gpu") -> str:
-    """The command that fine-tunes and evaluates GMIQA on a downloaded set (10 splits)."""
+    """The command that fine-tunes and evaluates GMIQA on a downloaded set (10 splits).
+
+    Taught in ``notebooks/09_results.ipynb``.
+    """
     return (
         f"gmiqa finetune --profile {profile} --dataset {dataset} --root DATA_DIR "
         f"--init graph --splits 10"
@@ -425,7 +435,10 @@ def measure_command(dataset: str, profile: str = "gpu") -> str:
 
 
 def method_of(result: Mapping) -> str:
-    """The method a result measures: ``provenance["method"]`` when given, else ``"GMIQA"``."""
+    """The method a result measures: ``provenance["method"]`` when given, else ``"GMIQA"``.
+
+    Taught in ``notebooks/09_results.ipynb``.
+    """
     return str(result.get("provenance", {}).get("method") or "GMIQA")
 
 
@@ -686,7 +699,11 @@ def complexity_table(reports: Sequence[tuple[str, Mapping]]) -> ResultsTable:
 
 
 def complexity_result(report: Mapping, **result_args) -> dict:
-    """A :func:`gmiqa.models.complexity_report` as a result document (``make_result`` args)."""
+    """A :func:`gmiqa.models.complexity_report` as a result document (``make_result`` args).
+
+    ``latency_note`` (optional) says why the latency is null. Taught in
+    ``notebooks/09_results.ipynb``.
+    """
     from gmiqa.results import make_result
 
     metrics = {
@@ -705,7 +722,10 @@ def complexity_result(report: Mapping, **result_args) -> dict:
 
 
 def flat_numbers(metrics: Mapping, prefix: str = "", limit: int = 40) -> dict[str, float]:
-    """Numeric leaves of a nested metrics object as ``{"a.b": value}`` (lists skipped)."""
+    """Numeric leaves of a nested metrics object as ``{"a.b": value}`` (lists skipped).
+
+    Taught in ``notebooks/09_results.ipynb``.
+    """
     out: dict[str, float] = {}
     for key, value in metrics.items():
         name = f"{prefix}{key}"
@@ -719,7 +739,10 @@ def flat_numbers(metrics: Mapping, prefix: str = "", limit: int = 40) -> dict[st
 
 
 def stored_bench_table(results: Sequence[Mapping], limit: int = 20) -> ResultsTable:
-    """Every stored ``bench_*`` result file, its numeric metrics one per row, with provenance."""
+    """Every stored ``bench_*`` result file, its numeric metrics one per row, with provenance.
+
+    Taught in ``notebooks/09_results.ipynb``.
+    """
     table = ResultsTable(
         "Stored speed measurements (data/results/bench_*.json)",
         ["file", "metric"], [], ["value"], caption="Measured by the benchmark scripts; "
@@ -733,12 +756,15 @@ def stored_bench_table(results: Sequence[Mapping], limit: int = 20) -> ResultsTa
 
 
 def paper_caption() -> str:
-    """The sentence that labels the paper's columns."""
+    """The sentence that labels the paper's columns. Taught in ``notebooks/09_results.ipynb``."""
     return f"Columns 'paper ...': as reported by {PAPER_CITATION}; not reproduced by this project."
 
 
 def check_sources(results: Sequence[Mapping]) -> list[dict]:
-    """Validate every result (ValueError naming the first without complete provenance)."""
+    """Validate every result (ValueError naming the first without complete provenance).
+
+    Taught in ``notebooks/09_results.ipynb``.
+    """
     return [checked(r) for r in results]
 
 
