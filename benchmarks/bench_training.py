@@ -113,6 +113,25 @@ class Timer:
         return {"step_ms": 1000.0 * seconds / self.steps, "peak_mem_gib": peak}
 
 
+def saved_for_backward_gib(fn) -> float:
+    """GiB of distinct tensor storages autograd saves for backward during one ``fn()``.
+
+    Activations plus the weights backward needs, counted with
+    ``torch.autograd.graph.saved_tensors_hooks``: a device-independent measure of the
+    training step's activation memory (it grows linearly with batch x pixels).
+    """
+    seen: dict[tuple, int] = {}
+
+    def pack(t):
+        st = t.untyped_storage()
+        seen[(str(t.device), st.data_ptr())] = st.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(seen.values()) / GIB
+
+
 def images(n: int, hw: tuple[int, int], dev: torch.device, channels_last: bool) -> torch.Tensor:
     x = torch.rand(n, 3, *hw, device=dev)
     if channels_last and dev.type == "cuda":
@@ -268,6 +287,8 @@ def run(args) -> dict:
         try:
             fn = make()
             t = timer(fn)
+            if args.saved_memory and "infer" not in name:
+                t["saved_gib"] = saved_for_backward_gib(fn)
             error = None
         except torch.OutOfMemoryError as exc:  # reported, not fatal: the table says so
             t, error = {"step_ms": None, "peak_mem_gib": None}, f"out of memory: {exc}"[:200]
@@ -337,6 +358,8 @@ def format_row(row: dict) -> str:
         f"{f(row['step_ms'], '.1f'):>11}{f(row['images_per_s'], '.1f'):>11}"
         f"{f(row['ratio'], '.3f'):>8}{f(row['peak_mem_gib'], '.2f'):>10}"
     )
+    if row.get("saved_gib") is not None:
+        text += f"  saved for backward {row['saved_gib']:.3f} GiB"
     return text + (f"  {row['error']}" if row.get("error") else "")
 
 
@@ -389,8 +412,9 @@ def markdown_table(paths: list[Path]) -> str:
             f"compile {prov.get('compile')}, commit `{prov['commit'][:12]}`, {prov['date']} "
             f"(`{path.as_posix()}`)",
             "",
-            "| benchmark | size (WxH) | batch | images/step | ms/step | images/s | ratio | peak GiB |",
-            "|---|---|---:|---:|---:|---:|---:|---:|",
+            "| benchmark | size (WxH) | batch | images/step | ms/step | images/s | ratio "
+            "| peak GiB | saved for backward, GiB |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
 
         def f(v, spec):
@@ -400,7 +424,8 @@ def markdown_table(paths: list[Path]) -> str:
             lines.append(
                 f"| {r['name'].split('@')[0]} | {r['size']} | {r['batch']} | {r['images_per_step']} "
                 f"| {f(r['step_ms'], '.1f')} | {f(r['images_per_s'], '.1f')} "
-                f"| {f(r['ratio'], '.3f')} | {f(r['peak_mem_gib'], '.2f')} |"
+                f"| {f(r['ratio'], '.3f')} | {f(r['peak_mem_gib'], '.2f')} "
+                f"| {f(r.get('saved_gib'), '.3f')} |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -427,6 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compile", action="store_true", help="torch.compile the backbones")
     ap.add_argument("--no-amp", action="store_true", help="float32 on CUDA too")
     ap.add_argument("--no-channels-last", action="store_true")
+    ap.add_argument("--saved-memory", action="store_true",
+                    help="also measure the GiB autograd saves for backward (one more step)")  # fmt: skip
     ap.add_argument("--skip", default="", help="comma-separated benchmarks to skip, e.g. meta_so")
     ap.add_argument("--out", type=Path, default=None, help="write a gmiqa-result/1 JSON here")
     ap.add_argument("--table", type=Path, nargs="+", default=None,

@@ -100,6 +100,9 @@ class Profile:
     finetune: FinetuneSettings = field(default_factory=FinetuneSettings)
     amp: bool = True  # bf16 autocast (CUDA only; CPU always float32)
     channels_last: bool = True  # CUDA only
+    # References whose distorted images the embedding explorer (notebook 08) embeds and
+    # projects; None = all. Two models x every image is the explorer's whole cost.
+    explore_references: int | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -132,6 +135,7 @@ PROFILES: dict[str, Profile] = {
         pretrain=PretrainSettings(steps=6, batch_size=6, lr=1e-3, log_every=1, checkpoint_every=3),
         finetune=FinetuneSettings(epochs=2, batch_size=8, lr=1e-3, splits=2),
         amp=False,
+        explore_references=None,
     ),
     "cpu": Profile(
         name="cpu",
@@ -153,6 +157,7 @@ PROFILES: dict[str, Profile] = {
         ),
         finetune=FinetuneSettings(epochs=1, batch_size=16, lr=3e-4, splits=3),
         amp=False,
+        explore_references=4,
     ),
     "gpu": Profile(
         name="gpu",

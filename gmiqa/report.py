@@ -117,6 +117,7 @@ def finetune_result(
         "command": command,
         "init": init or _init_from_name(path),
         "init_checkpoint": config.get("init"),
+        "loss": config.get("loss"),
         "seed": config.get("seed"),
     }
     doc = {
@@ -750,8 +751,8 @@ def stored_bench_table(results: Sequence[Mapping], limit: int = 20) -> ResultsTa
     )  # fmt: skip
     for d in results:
         d = checked(d)
-        for key in flat_numbers(d["metrics"], limit=limit):
-            table.add_result({"file": _source_name(d), "metric": key}, d, {"value": key})
+        for key, value in flat_numbers(d["metrics"], limit=limit).items():
+            table.add({"file": _source_name(d), "metric": key}, {"value": value}, d)
     return table
 
 

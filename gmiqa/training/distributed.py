@@ -1,6 +1,8 @@
 """Data-parallel training on several processes (``torchrun``) that equals one process.
 
-Taught in ``notebooks/06_graph_pretraining.ipynb`` (section "Several GPUs").
+Taught in the book's performance chapter (``book/performance.md``, "Several GPUs"); no
+notebook runs several processes. The training loops of ``notebooks/06_graph_pretraining``
+and ``07_finetuning`` go through these hooks with one process.
 
 Run any stage under ``torchrun --nproc_per_node=G ...``: each process takes a contiguous
 slice of every step's *global* batch, so G processes together see exactly the images
@@ -81,7 +83,7 @@ def split_sizes(n: int, world_size: int) -> list[int]:
 class DistContext:
     """Where this process stands: rank, world size, device, and the loop hooks.
 
-    Taught in ``notebooks/06_graph_pretraining.ipynb``. Build it with :func:`setup`.
+    Taught in ``book/performance.md``. Build it with :func:`setup`.
     """
 
     rank: int = 0
@@ -117,7 +119,7 @@ class DistContext:
         :func:`gather_rows` (the whole-batch outputs of this batch).
         """
         n = len(items)
-        if n < self.world_size:
+        if self.is_distributed and n < self.world_size:
             raise ConfigError(
                 f"a global batch of {n} items cannot be split over {self.world_size} "
                 "processes: use a batch size >= the number of processes"
@@ -184,7 +186,7 @@ def current() -> DistContext:
 def setup(device: str | torch.device = "auto", timeout_s: float = 600.0) -> DistContext:
     """Join the process group torchrun describes (if any) and return the context.
 
-    Taught in ``notebooks/06_graph_pretraining.ipynb``. Without torchrun's environment
+    Taught in ``book/performance.md``. Without torchrun's environment
     (``WORLD_SIZE`` unset or 1) nothing is initialised and the context is single-process.
     With it: backend ``nccl`` on CUDA (device ``cuda:LOCAL_RANK``), ``gloo`` on the CPU.
     Calling it again in the same process returns the same group (stages run one after
@@ -282,7 +284,7 @@ class _GatherRows(torch.autograd.Function):
 def gather_rows(local: Tensor, counts: Sequence[int], rank: int) -> Tensor:
     """Concatenate every rank's ``local`` rows (rank order); differentiable.
 
-    Taught in ``notebooks/06_graph_pretraining.ipynb``. ``counts[r]`` is rank r's number
+    Taught in ``book/performance.md``. ``counts[r]`` is rank r's number
     of rows (:func:`split_sizes`). Requires that every rank computes the same loss from
     the result (the backward pass returns ``world_size`` x this rank's rows' gradient,
     which DDP's averaging turns into the gradient of that loss).
@@ -294,7 +296,7 @@ def gather_rows(local: Tensor, counts: Sequence[int], rank: int) -> Tensor:
 class GlobalBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm2d whose training-mode statistics are those of the global batch.
 
-    Taught in ``notebooks/06_graph_pretraining.ipynb``. For the CPU (gloo), where
+    Taught in ``book/performance.md``. For the CPU (gloo), where
     :class:`torch.nn.SyncBatchNorm` is not implemented: the per-channel sum and count,
     then the sum of squared deviations, are all-reduced with autograd-aware collectives
     (two small all-reduces per layer), so forward and backward equal one BatchNorm over
@@ -368,7 +370,7 @@ def convert_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
 class BatchView:
     """What a loss function sees: the model's entry points, on whole-batch outputs.
 
-    Taught in ``notebooks/06_graph_pretraining.ipynb``. ``view.pretrain_forward(x_local)``
+    Taught in ``book/performance.md``. ``view.pretrain_forward(x_local)``
     runs the backbone on this rank's images, gathers the features of the global batch
     and builds its distortion graph; ``view.finetune_forward(x_local)`` gathers
     ``(mu, sigma)``. For one process these are the model's own methods.
@@ -378,9 +380,8 @@ class BatchView:
         self.ctx = ctx
         self.model = model
 
-    @property
-    def training(self) -> bool:
-        return self.model.training
+    def __getattr__(self, name: str):  # anything else (heads, flags): the model's own
+        return getattr(self.model, name)
 
     def features(self, x_local) -> Tensor:
         return self.ctx.gather_rows(self.model.features(x_local))
@@ -411,7 +412,7 @@ class _Dispatch(nn.Module):
 class Runner:
     """Runs one training step's forward through DDP (or directly for one process).
 
-    Taught in ``notebooks/06_graph_pretraining.ipynb``. Build it with
+    Taught in ``book/performance.md``. Build it with
     :meth:`DistContext.wrap`. ``runner.run(fn, *args)`` calls ``fn(view, *args)`` where
     ``view`` is a :class:`BatchView`; the whole step's forward (all its batches and
     losses) must happen inside one ``run`` call, followed by one backward.

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from gmiqa.errors import ConfigError
 
@@ -94,3 +95,25 @@ def test_ablation_uses_the_same_splits_for_every_init(tiny, tmp_path):
         json.loads((tmp_path / "ablation-synthetic.json").read_text())["rows"]["init"]["splits"]
         == 1
     )
+
+
+def test_finished_run_is_reused_and_its_model_copied(tiny, tmp_path, monkeypatch):
+    import gmiqa.training.finetune as ft
+    from gmiqa.checkpoint import load_checkpoint
+
+    profile, ds = tiny
+    profile = profile.replace(finetune={"epochs": 1})
+    out = tmp_path / "finetune-synthetic-none.json"
+    first = ft.run_finetune(profile, ds, "synthetic", None, out, splits=1, device="cpu",
+                            progress=False, keep_model=ft.model_path_for(out))  # fmt: skip
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(ft, "finetune_split", no_training)
+    copy = tmp_path / "checkpoints" / "finetune.safetensors"
+    again = ft.run_finetune(profile, ds, "synthetic", None, out, splits=1, device="cpu",
+                            progress=False, keep_model=copy)  # fmt: skip
+    assert again["summary"] == first["summary"]
+    a, b = load_checkpoint(copy), load_checkpoint(ft.model_path_for(out))
+    assert all(torch.equal(a.model[k], b.model[k]) for k in a.model)
