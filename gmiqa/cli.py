@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="gmiqa", help="gmiqa (needs --checkpoint), niqe or brisque")
     p.add_argument("--dataset", required=True)
     p.add_argument("--root", type=Path, default=None)
+    p.add_argument("--splits", type=int, default=None,
+                   help="baselines: number of splits (default: the profile's), the ones fine-tuning uses")  # fmt: skip
+    p.add_argument("--model-path", type=Path, default=None,
+                   help="baselines: NIQE .mat/.npz, BRISQUE libsvm model or .npz (default: fit)")  # fmt: skip
+    p.add_argument("--range-path", type=Path, default=None,
+                   help="BRISQUE: the release's svm-scale range file, with --model-path")  # fmt: skip
 
     p = sub.add_parser("score", help="one quality score per image (higher = better)")
     _common(p)
@@ -237,12 +243,11 @@ def cmd_evaluate(args) -> int:
     if method == "gmiqa" and args.checkpoint is None:
         raise ConfigError("evaluate --method gmiqa needs --checkpoint CKPT")
     key, dataset = _load_set(args.dataset, args.root, args, run_dir)
+    if method != "gmiqa":
+        return _evaluate_baseline(args, method, key, dataset, run_dir, dev)
     indices = list(range(len(dataset)))
-    if method == "gmiqa":
-        model, _ = model_from_checkpoint(args.checkpoint, dev)
-        pred = predict(model, dataset, indices, dev, batch_size=8)
-    else:
-        pred = _baseline_predictions(method, dataset, indices)
+    model, _ = model_from_checkpoint(args.checkpoint, dev)
+    pred = predict(model, dataset, indices, dev, batch_size=8)
     res = evaluate_predictions(pred)
     out = run_dir / "results" / f"evaluate-{key}-{method}.json"
     atomic_write_json(out, {
@@ -260,33 +265,47 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def _baseline_predictions(method: str, dataset, indices):
-    import numpy as np
+def _evaluate_baseline(args, method: str, key: str, dataset, run_dir: Path, dev) -> int:
+    """NIQE or BRISQUE on the same content-independent splits that fine-tuning uses.
 
-    try:
-        from gmiqa.baselines import get_baseline
-    except ImportError:
-        raise ConfigError(
-            f"method {method!r}: the baselines are not available in this installation"
-        ) from None
-    scorer = get_baseline(method)
-    images, labels = [], []
-    for i in indices:
-        item = dataset[int(i)]
-        images.append(item["image"])
-        labels.append(item)
-    # NIQE is lower = better: flip such scores so that higher = better everywhere.
-    sign = 1.0 if getattr(scorer, "higher_is_better", False) else -1.0
-    scores = sign * np.asarray(scorer.score(images), dtype=np.float64)
-    return {
-        "index": np.asarray(indices),
-        "pred": scores,
-        "target": np.asarray([float(it["score"]) for it in labels]),
-        "type": np.asarray([int(it["type"]) for it in labels]),
-        "level": np.asarray([int(it["level"]) for it in labels]),
-        "ref_id": np.asarray([int(it["ref_id"]) for it in labels]),
-        "name": np.asarray([str(it["name"]) for it in labels]),
-    }
+    BRISQUE's regressor is fitted on each split's training part unless ``--model-path``
+    (and ``--range-path`` for the release's libsvm files) names a model; NIQE uses the
+    model it is given or one fitted on the packaged pristine photos.
+    """
+    from gmiqa.atomic import atomic_write_json
+    from gmiqa.baselines import evaluate_splits
+    from gmiqa.datasets.splits import make_splits
+    from gmiqa.profiles import get_profile
+    from gmiqa.provenance import provenance
+    from gmiqa.training.finetune import split_by_for
+
+    if method not in ("niqe", "brisque"):
+        raise ConfigError(f"unknown method {method!r}: choose gmiqa, niqe or brisque")
+    profile = get_profile(args.profile)
+    n = args.splits or profile.finetune.splits
+    by = split_by_for(key)
+    splits = make_splits(dataset.records, n, profile.finetune.train_fraction, args.seed, by=by)
+    options = {}
+    for name in ("model_path", "range_path"):
+        value = getattr(args, name, None)
+        if value is not None:
+            if not Path(value).is_file():
+                raise ConfigError(f"{value}: no such {name.replace('_', ' ')}")
+            options[name] = str(value)
+    res = evaluate_splits(method, dataset, splits, **options)
+    out = run_dir / "results" / f"evaluate-{key}-{method}.json"
+    atomic_write_json(out, {
+        "config": {"dataset": key, "method": method, "root": str(args.root), "splits": n,
+                   "split_by": by, "profile": profile.name, "seed": args.seed, **options},
+        "per_split": res["per_split"],
+        "summary": res["summary"],
+        "provenance": provenance(device=str(dev)),
+    })  # fmt: skip
+    med = res["summary"]
+    print(f"{key} ({method}, {n} splits by {by}): median SROCC {med['srocc']['median']:.4f} "
+          f"PLCC {med['plcc']['median']:.4f} PLCC(logistic) {med['plcc_logistic']['median']:.4f}")  # fmt: skip
+    print(f"written: {out}")
+    return 0
 
 
 def cmd_score(args) -> int:
