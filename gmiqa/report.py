@@ -548,7 +548,7 @@ def ablation_table(
     ``commands`` maps a row (``"BL"``, ``"BL+DGR"``, ``"+SC"``, ``"+Meta"``, or an init
     name) to the command that measures it when no result holds it. Gains are computed
     here from the two results they compare: relative SROCC gain (%) over the
-    no-pre-training result of the same profile and dataset. Taught in
+    no-pre-training result of the same profile, dataset and fine-tuning loss. Taught in
     ``notebooks/09_results.ipynb``.
     """
     abl = paper["tables"]["ablation"]
@@ -569,8 +569,9 @@ def ablation_table(
     docs = [checked(r) for r in results]
     docs = [d for d in docs if method_of(d) == "GMIQA"]
 
-    def key(d):
-        return (d["provenance"]["profile"], d["provenance"]["dataset"])
+    def key(d):  # gains only between runs of one configuration (profile, set, loss)
+        p = d["provenance"]
+        return (p["profile"], p["dataset"], p.get("loss"))
 
     bases: dict = {}
     for d in docs:

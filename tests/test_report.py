@@ -191,3 +191,10 @@ def test_stored_results_fit_the_tables():
     gmiqa = [r for r in stored if "srocc_median" in r["metrics"]]
     report.overall_table(paper_results(), gmiqa)
     report.ablation_table(paper_results(), gmiqa, {})
+
+
+def test_no_ablation_gain_across_fine_tuning_configurations():
+    full = _doc(source="a.json", init="graph", loss="mse(mu, score)")
+    none = _doc(source="b.json", init="none")  # an older run without the loss recorded
+    recs = {r["row"]: r for r in report.ablation_table(paper_results(), [full, none], {}).records()}
+    assert recs["paper +SPP"]["gain over no pre-training %"] == report.MISSING
