@@ -13,7 +13,11 @@ from gmiqa.errors import NotebookExecutionError
 
 def _notebook(path, cells):
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     params = nbformat.v4.new_code_cell('PROFILE = "cpu"')
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params] + [nbformat.v4.new_code_cell(src) for src in cells]
@@ -23,7 +27,9 @@ def _notebook(path, cells):
 
 @pytest.mark.timeout(120)
 def test_a_raising_cell_names_the_notebook_and_the_cell(tmp_path):
-    nb = _notebook(tmp_path / "99_broken.ipynb", ["x = 1", "raise ValueError('deliberately broken')"])
+    nb = _notebook(
+        tmp_path / "99_broken.ipynb", ["x = 1", "raise ValueError('deliberately broken')"]
+    )
     with pytest.raises(NotebookExecutionError) as info:
         execute_notebook(nb, tmp_path / "out" / "99_broken.ipynb", profile="smoke")
     message = str(info.value)
