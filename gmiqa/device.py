@@ -62,8 +62,11 @@ def seed_everything(seed: int) -> None:
 def describe_environment() -> dict:
     """Versions and the device, as a dict the notebooks print and result files store."""
     import platform
+    import warnings
 
-    import torch_geometric
+    with warnings.catch_warnings():  # PyG's import-time torch.jit.script deprecation notice
+        warnings.simplefilter("ignore", FutureWarning)
+        import torch_geometric
 
     info = {
         "python": platform.python_version(),

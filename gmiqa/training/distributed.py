@@ -43,6 +43,7 @@ Hooks the training loops use::
 from __future__ import annotations
 
 import datetime as _dt
+import inspect
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -293,6 +294,23 @@ def gather_rows(local: Tensor, counts: Sequence[int], rank: int) -> Tensor:
 
 
 # ---- BatchNorm over the global batch ------------------------------------------------------
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over ranks, differentiable: every rank's loss depends on the sum, so the
+    gradient of a rank's input is the sum over ranks of the gradients of the sum."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # noqa: D102
+        y = x.clone()
+        dist.all_reduce(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # noqa: D102
+        g = grad.clone()
+        dist.all_reduce(g)
+        return g
+
+
 class GlobalBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm2d whose training-mode statistics are those of the global batch.
 
@@ -307,17 +325,15 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: Tensor) -> Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
         self._check_input_dim(x)
         c = x.shape[1]
         xf = x if x.dtype == torch.float64 else x.float()
         count = torch.full((1,), float(x.numel() // c), dtype=xf.dtype, device=x.device)
-        total = all_reduce(torch.cat([xf.sum(dim=(0, 2, 3)), count]))
+        total = _AllReduceSum.apply(torch.cat([xf.sum(dim=(0, 2, 3)), count]))
         n = total[c]
         mean = total[:c] / n
         centered = xf - mean.view(1, c, 1, 1)
-        var = all_reduce((centered * centered).sum(dim=(0, 2, 3))) / n  # biased, as BN
+        var = _AllReduceSum.apply((centered * centered).sum(dim=(0, 2, 3))) / n  # biased, as BN
         y = centered * torch.rsqrt(var + self.eps).view(1, c, 1, 1)
         if self.affine:
             y = y * self.weight.view(1, c, 1, 1) + self.bias.view(1, c, 1, 1)
@@ -415,7 +431,10 @@ class Runner:
     Taught in ``book/performance.md``. Build it with
     :meth:`DistContext.wrap`. ``runner.run(fn, *args)`` calls ``fn(view, *args)`` where
     ``view`` is a :class:`BatchView`; the whole step's forward (all its batches and
-    losses) must happen inside one ``run`` call, followed by one backward.
+    losses) must happen inside one ``run`` call, followed by one backward. ``fn`` must
+    return only tensors the loss uses: DDP decides from the returned tensors which
+    parameters will receive gradients (a returned but unused ``sigma`` would make it
+    wait for the sigma head's gradients forever).
     """
 
     def __init__(
@@ -434,10 +453,15 @@ class Runner:
 
             if sync_batchnorm:
                 convert_batchnorm(model, ctx.device)
+            # with synced BatchNorm the running statistics stay equal on every rank, so
+            # DDP need not broadcast rank 0's buffers before every forward
+            sync = {"broadcast_buffers": not sync_batchnorm}
+            if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters:
+                sync = {"forward_sync_buffers": not sync_batchnorm}  # torch >= 2.14 name
             self.ddp = DistributedDataParallel(
                 self.dispatch,
                 device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
-                broadcast_buffers=not sync_batchnorm,  # synced BN keeps buffers equal
+                **sync,
                 static_graph=static_graph,
                 find_unused_parameters=not static_graph,
                 gradient_as_bucket_view=True,

@@ -104,17 +104,20 @@ def finetune_split(
     """
     import tempfile
 
+    from gmiqa.training import distributed
     from gmiqa.training.loop import config_fingerprint, step_rng, train_steps
 
     if settings is not None:
         profile = profile.replace(finetune=settings)
     s = profile.finetune
-    dev = resolve_device(device)
+    dist_ctx = distributed.setup(resolve_device(device))  # torchrun: this rank's device
+    dev = dist_ctx.device
     model = build_initialised(profile, init, seed).to(dev)
     if dev.type == "cuda" and profile.channels_last:
         model = model.to(memory_format=torch.channels_last)
     model.train()
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=s.lr)
+    runner = dist_ctx.wrap(model)  # DDP under torchrun; plain calls for one process
     train_idx = np.asarray(train_idx, dtype=np.int64)
     sizes = image_sizes(dataset, train_idx)
     # The epoch's batches depend on (seed, epoch) only; their number is fixed per split.
@@ -130,15 +133,13 @@ def finetune_split(
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
         epoch, b = divmod(step, batches_per_epoch)
-        items = [dataset[int(i)] for i in batches_of(epoch)[b]]
+        items = [dataset[int(i)] for i in dist_ctx.shard(batches_of(epoch)[b])]  # this rank's
         x = to_device_images(torch.stack([it["image"] for it in items]), dev, profile.channels_last)
         y = torch.tensor([float(it["score"]) for it in items], dtype=torch.float32, device=dev)
+        y = dist_ctx.gather_rows(y)  # the whole batch's targets (identity for one process)
         optimizer.zero_grad(set_to_none=True)
         with autocast(dev, profile.amp):
-            mu, sigma = model.finetune_forward(x)
-        pred = mu.float()
-        if sample:
-            pred = pred + torch.randn_like(pred) * sigma.float()
+            pred = runner.run(_prediction, x, sample)  # the whole batch's predictions
         loss = torch.mean((pred - y) ** 2)
         loss.backward()
         optimizer.step()
@@ -211,6 +212,20 @@ def finetune_config(
     return config
 
 
+def _prediction(view, x, sample: bool):
+    """``mu`` (``sample``: ``mu + eps * sigma``) in float32 for the whole batch.
+
+    The fine-tuning step's forward as a :meth:`gmiqa.training.distributed.Runner.run`
+    function: it returns only what the loss uses, so that DDP sees the sigma head as
+    unused when ``sample`` is off.
+    """
+    mu, sigma = view.finetune_forward(x)
+    pred = mu.float()
+    if sample:
+        pred = pred + torch.randn_like(pred) * sigma.float()
+    return pred
+
+
 def run_finetune(
     profile: Profile | str,
     dataset,
@@ -271,6 +286,8 @@ def run_finetune(
             partial = json.load(fh)
         if partial.get("fingerprint") == key:
             done = partial.get("splits", [])
+    from gmiqa.training.distributed import current
+
     for k in range(len(done), n):
         train_idx, test_idx = split_list[k]
         ck = Path(work_dir) / f"{out.stem}-split{k}.safetensors" if work_dir else None
@@ -279,7 +296,7 @@ def run_finetune(
             checkpoint=ck, progress=progress, stop_after=stop_after,
         )  # fmt: skip
         model = res.pop("model")
-        if k == 0 and keep_model is not None:
+        if k == 0 and keep_model is not None and current().is_main:
             save_checkpoint(
                 keep_model, kind="finetune", model=model,
                 config={"stage": "finetune", "dataset": dataset_name, "seed": seed,
@@ -288,8 +305,10 @@ def run_finetune(
             )  # fmt: skip
         res["split"] = k
         done.append(res)
-        atomic_write_json(partial_path, {"fingerprint": key, "splits": done})
-        if ck is not None:
+        if current().is_main:  # rank 0 writes results; the others wait for it
+            atomic_write_json(partial_path, {"fingerprint": key, "splits": done})
+        current().barrier()
+        if ck is not None and current().is_main:
             for f in (ck, ck.with_suffix(".json")):
                 f.unlink(missing_ok=True)
     result = {
@@ -300,8 +319,10 @@ def run_finetune(
         "per_type_srocc_median": _per_type_median(done),
         "provenance": provenance(device=str(dev)),
     }
-    atomic_write_json(out, result)
-    partial_path.unlink(missing_ok=True)
+    if current().is_main:
+        atomic_write_json(out, result)
+        partial_path.unlink(missing_ok=True)
+    current().barrier()
     return result
 
 

@@ -163,6 +163,9 @@ def train_steps(
     """
     import time
 
+    from gmiqa.training.distributed import current
+
+    dist_ctx = current()  # rank 0 writes checkpoints; one process: always rank 0
     t0 = time.perf_counter()
     start, history, done = try_resume(path, kind, config, model, optimizer, extra)
     log = LossLog.from_dict(log_every, history.get("losses"))
@@ -180,6 +183,9 @@ def train_steps(
             "history": {"losses": log.to_dict(), "seconds": elapsed + time.perf_counter() - t0},
         }
         state.update(state_extra or {})
+        if not dist_ctx.is_main:  # other ranks wait until rank 0 has written the file
+            dist_ctx.barrier()
+            return
         save_checkpoint(
             path,
             kind=kind,
@@ -189,8 +195,9 @@ def train_steps(
             optimizer=optimizer,
             extra=extra,
         )
+        dist_ctx.barrier()
 
-    bar = progress_bar(total_steps, start, kind, progress)
+    bar = progress_bar(total_steps, start, kind, progress and dist_ctx.is_main)
     try:
         for step in range(start, total_steps):
             torch.manual_seed(step_seed(seed, step, salt=1))

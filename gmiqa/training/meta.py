@@ -252,7 +252,10 @@ def train_meta(
     s = settings or profile.meta
     if settings is not None:
         profile = profile.replace(meta=settings)
-    dev = resolve_device(device)
+    from gmiqa.training import distributed
+
+    # under torchrun: this rank's GPU; every rank runs stage 1 alike, rank 0 saves it
+    dev = distributed.setup(resolve_device(device)).device
     seed_everything(seed)
     model = build_model(profile.model).to(dev)
     if dev.type == "cuda" and profile.channels_last:

@@ -123,13 +123,15 @@ def train_graph(
     """
     from gmiqa.checkpoint import load_checkpoint, load_weights
     from gmiqa.models import build_model
+    from gmiqa.training import distributed
     from gmiqa.training.loop import step_rng, train_steps
     from gmiqa.training.samplers import TypeTripletSampler, stack_items
 
     if settings is not None:
         profile = profile.replace(pretrain=settings)
     s = profile.pretrain
-    dev = resolve_device(device)
+    dist_ctx = distributed.setup(resolve_device(device))  # torchrun: this rank's device
+    dev = dist_ctx.device
     seed_everything(seed)
     model = build_model(profile.model)
     init_fp = None
@@ -142,11 +144,14 @@ def train_graph(
         model = model.to(memory_format=torch.channels_last)
     model.train()
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=s.lr)
+    runner = dist_ctx.wrap(model)  # DDP under torchrun; plain calls for one process
     sampler = TypeTripletSampler(dataset.records, s.batch_size)
     level_col = _column(dataset, "level")
 
     def fetch(indices):
-        images, _ = stack_items(dataset, indices)
+        # this rank's slice of the images; the levels of the whole batch (the loss is
+        # computed on the whole batch, see gmiqa.training.distributed)
+        images, _ = stack_items(dataset, dist_ctx.shard(indices))
         lv = torch.as_tensor(level_col[np.asarray(indices)], dtype=torch.float32, device=dev)
         return to_device_images(images, dev, profile.channels_last), lv
 
@@ -155,9 +160,10 @@ def train_graph(
         (xa, la), (xp, lp), (xn, ln) = fetch(tri.anchor), fetch(tri.positive), fetch(tri.negative)
         optimizer.zero_grad(set_to_none=True)
         with autocast(dev, profile.amp):
-            losses = graph_losses(
-                model, xa, xp, xn, (la, lp, ln), s.margin, s.level_weight, detach_positive_negative
-            )
+            losses = runner.run(
+                graph_losses, xa, xp, xn, (la, lp, ln), s.margin, s.level_weight,
+                detach_positive_negative,
+            )  # fmt: skip
         losses["loss"].backward()
         optimizer.step()
         return {k: v.detach() for k, v in losses.items()}
