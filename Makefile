@@ -40,10 +40,12 @@ unit: $(STAMP)
 notebooks: $(STAMP)
 	$(PY) -m pytest -q -n $(JOBS) -m notebook tests
 
+# Two pytest runs: the book is built from the notebooks the first run executed.
 test: $(STAMP)
 	$(MAKE) lint
-	$(PY) -m pytest -q -n $(JOBS) -m "not book" --durations=15 tests
-	$(PY) -m pytest -q -m book tests
+	$(PY) -m pytest -q -n $(JOBS) -m "not book" --durations=15 --junitxml=_build/junit-tests.xml tests
+	$(PY) -m pytest -q -m book --junitxml=_build/junit-book.xml tests
+	@$(PY) -m gmiqa.book totals _build/junit-tests.xml _build/junit-book.xml
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks

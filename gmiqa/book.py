@@ -181,6 +181,19 @@ def build(profile: str = "cpu", executed: Path | None = None, out: Path | None =
     return index
 
 
+def junit_totals(paths: list[Path]) -> dict[str, int]:
+    """Add up pytest's JUnit XML reports (the test command runs pytest twice)."""
+    import xml.etree.ElementTree as ET
+
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for path in paths:
+        root = ET.parse(path).getroot()
+        for suite in root.iter("testsuite"):
+            for key in totals:
+                totals[key] += int(suite.get(key, 0))
+    return totals
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m gmiqa.book", description=__doc__.splitlines()[0]
@@ -203,7 +216,16 @@ def main(argv: list[str] | None = None) -> int:
     bd.add_argument("--profile", default=os.environ.get("GMIQA_PROFILE", "cpu"))
     bd.add_argument("--executed", type=Path, default=None)
     bd.add_argument("--out", type=Path, default=None)
+    tt = sub.add_parser("totals", help="one closing line for several pytest JUnit reports")
+    tt.add_argument("reports", nargs="+", type=Path)
     args = parser.parse_args(argv)
+    if args.command == "totals":
+        t = junit_totals(args.reports)
+        failed = t["failures"] + t["errors"]
+        print(
+            f"all tests: {t['tests'] - failed - t['skipped']} passed, {failed} failed, {t['skipped']} skipped"
+        )
+        return 1 if failed else 0
     try:
         if args.command == "execute":
             timeout = (

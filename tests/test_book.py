@@ -63,3 +63,14 @@ def test_book_builds_without_warnings_from_executed_notebooks(shared_run_dir):
     assert list((html_dir / "_images").glob("*.png")), "no figure images in the build"
     for nb in toc_notebooks():
         assert (html_dir / nb.with_suffix(".html")).exists(), f"{nb} not in the built book"
+
+
+def test_junit_totals_add_up_both_pytest_runs(tmp_path):
+    from gmiqa.book import junit_totals
+
+    a, b = tmp_path / "a.xml", tmp_path / "b.xml"
+    a.write_text(
+        '<testsuites><testsuite tests="5" failures="1" errors="0" skipped="1"/></testsuites>'
+    )
+    b.write_text('<testsuite tests="2" failures="0" errors="1" skipped="0"/>')
+    assert junit_totals([a, b]) == {"tests": 7, "failures": 1, "errors": 1, "skipped": 1}
