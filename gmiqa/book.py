@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         t = junit_totals(args.reports)
         failed = t["failures"] + t["errors"]
         print(
-            f"all tests: {t['tests'] - failed - t['skipped']} passed, {failed} failed, {t['skipped']} skipped"
+            f"total: {t['tests'] - failed - t['skipped']} passed, {failed} failed, {t['skipped']} skipped"
         )
         return 1 if failed else 0
     try:
