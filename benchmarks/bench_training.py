@@ -10,6 +10,9 @@ images/s and as a ratio to the plain torchvision ResNet-50 measured in the same 
 - ``pretrain``: GMIQA's stage-2 step (anchor, positive and negative batches of
   ``--batch`` images each, ``gmiqa.training.pretrain.graph_losses``, backward, Adam);
   images/s counts every image forwarded (3 x batch per step);
+- ``pretrain_two_pass``: the same step with ``pretrain.two_pass=True``
+  (``gmiqa.training.pretrain.graph_step_two_pass``: a forward without gradient, then one
+  forward and backward per batch); same gradient, one batch's activations at a time;
 - ``meta_fo`` / ``meta_so``: one first-/second-order outer step of stage 1
   (``gmiqa.training.meta.MetaLearner.accumulate`` + Adam) with ``--meta-tasks`` tasks of
   ``--meta-shot`` support and ``--meta-shot`` query images; ratio = its time / the time
@@ -114,22 +117,38 @@ class Timer:
 
 
 def saved_for_backward_gib(fn) -> float:
-    """GiB of distinct tensor storages autograd saves for backward during one ``fn()``.
+    """Peak GiB of distinct tensor storages autograd holds for backward during one ``fn()``.
 
     Activations plus the weights backward needs, counted with
     ``torch.autograd.graph.saved_tensors_hooks``: a device-independent measure of the
-    training step's activation memory (it grows linearly with batch x pixels).
+    training step's activation memory (it grows linearly with batch x pixels). A storage
+    counts from the first time it is saved until the last graph holding it is freed, so a
+    step with several backward passes (``pretrain_two_pass``) is measured at its worst
+    moment; for a one-backward step this is every storage saved before the backward.
     """
-    seen: dict[tuple, int] = {}
+    live: dict[tuple, list[int]] = {}  # storage -> [nbytes, holders]
+    total = [0, 0]  # now, peak
 
-    def pack(t):
-        st = t.untyped_storage()
-        seen[(str(t.device), st.data_ptr())] = st.nbytes()
-        return t
+    class Held:
+        def __init__(self, t):
+            st = t.untyped_storage()
+            self.t, self.key = t, (str(t.device), st.data_ptr())
+            entry = live.setdefault(self.key, [st.nbytes(), 0])
+            if entry[1] == 0:
+                total[0] += entry[0]
+                total[1] = max(total)
+            entry[1] += 1
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        def __del__(self):
+            entry = live[self.key]
+            entry[1] -= 1
+            if entry[1] == 0:
+                total[0] -= entry[0]
+                del live[self.key]
+
+    with torch.autograd.graph.saved_tensors_hooks(Held, lambda h: h.t):
         fn()
-    return sum(seen.values()) / GIB
+    return total[1] / GIB
 
 
 def images(n: int, hw: tuple[int, int], dev: torch.device, channels_last: bool) -> torch.Tensor:
@@ -223,6 +242,26 @@ def pretrain_step(profile, dev, amp, channels_last, batch, hw, compile_):
         with autocast(dev, amp):
             losses = graph_losses(model, xa, xp, xn, levels, s.margin, s.level_weight)
         losses["loss"].backward()
+        opt.step()
+
+    return step
+
+
+def pretrain_two_pass_step(profile, dev, amp, channels_last, batch, hw, compile_):
+    from gmiqa.training.pretrain import graph_step_two_pass
+
+    model = gmiqa_model(profile, dev, channels_last, compile_)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-5)
+    xa, xp, xn = (images(batch, hw, dev, channels_last) for _ in range(3))
+    levels = tuple(torch.randint(1, 6, (batch,), device=dev).float() for _ in range(3))
+    s = profile.pretrain
+
+    def step():  # as train_graph's step with pretrain.two_pass=True
+        opt.zero_grad(set_to_none=True)
+        graph_step_two_pass(
+            model, xa, xp, xn, levels, s.margin, s.level_weight,
+            autocast_ctx=partial(autocast, dev, amp),
+        )  # fmt: skip
         opt.step()
 
     return step
@@ -323,6 +362,8 @@ def run(args) -> dict:
                 partial(finetune_step, profile, dev, amp, cl, b, hw, c), plain)  # fmt: skip
         measure(f"pretrain@{size}", size, b, 3 * b,
                 partial(pretrain_step, profile, dev, amp, cl, b, hw, c), plain)  # fmt: skip
+        measure(f"pretrain_two_pass@{size}", size, b, 3 * b,
+                partial(pretrain_two_pass_step, profile, dev, amp, cl, b, hw, c), plain)  # fmt: skip
         if not ({"meta_fo", "meta_so"} <= skip):
             shot, tasks = args.meta_shot, args.meta_tasks
             passes = tasks * (profile.meta.inner_steps + 1)

@@ -76,6 +76,9 @@ class PretrainSettings:
     level_weight: float = 0.25  # lambda
     log_every: int = 100
     checkpoint_every: int = 1000
+    # exact two-pass step: keeps one batch's activations for backward instead of three,
+    # for one extra forward per batch (gmiqa.training.pretrain.graph_step_two_pass)
+    two_pass: bool = False
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,8 @@ PROFILES: dict[str, Profile] = {
     "gpu": Profile(
         name="gpu",
         description="the paper's settings: SCNet-50, 512x384, 40k pre-training iterations at batch 64",
+        # the exact two-pass step: one batch's activations at a time (batch 64 in 24 GB)
+        pretrain=PretrainSettings(two_pass=True),
     ),
 }
 

@@ -36,6 +36,8 @@ def _cell(row: str, p) -> str:
         return f"{pre.steps} x {pre.batch_size}"
     if row == "graph pre-training: lr":
         return f"{pre.lr:g}"
+    if row == "graph pre-training: two-pass step":
+        return "yes" if pre.two_pass else "no"
     if row == "fine-tuning: epochs x batch":
         return f"{ft.epochs} x {ft.batch_size}"
     if row == "fine-tuning: lr, splits":

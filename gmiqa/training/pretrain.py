@@ -20,6 +20,13 @@ Choices (recorded in the book):
   the images train the network and the level head. Here all three are trained
   (``detach_positive_negative=True`` restores GraphIQA's behaviour).
 - **The backbone is trained** (the reference code silently froze it).
+- **Two-pass step** (``PretrainSettings.two_pass``, :func:`graph_step_two_pass`): the same
+  gradient with the activations of one batch kept for backward instead of three. Pass 1
+  forwards the three batches without gradient (BatchNorm running statistics restored
+  afterwards) and takes the loss's gradient with respect to the graph codes and level
+  predictions; pass 2 re-forwards each batch with gradient, replaying the same torch RNG
+  draws, and back-propagates ``sum(code * dL/dcode) + sum(level_pred * dL/dlevel_pred)``.
+  One extra forward per batch; not available with data-parallel training.
 - **Initialisation**: the whole model's weights come from the stage 1 checkpoint (the
   backbone, SPP and projection it meta-learned; the graph heads, which stage 1 does not
   use, keep their seeded initialisation). Without a stage 1 checkpoint the stage starts
@@ -28,12 +35,15 @@ Choices (recorded in the book):
 
 from __future__ import annotations
 
+import contextlib
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from gmiqa.device import autocast, resolve_device, seed_everything, to_device_images
+from gmiqa.errors import ConfigError
 from gmiqa.profiles import PretrainSettings, Profile
 
 
@@ -49,7 +59,8 @@ def pretrain_config(
         "seed": int(seed),
         "data": p["data"],
         "model": p["model"],
-        "pretrain": p["pretrain"],
+        # two_pass gives the same gradients: it does not invalidate checkpoints
+        "pretrain": {k: v for k, v in p["pretrain"].items() if k != "two_pass"},
         "amp": p["amp"],
         "init": init_fingerprint,  # a new stage 1 checkpoint invalidates this stage
     }
@@ -79,8 +90,6 @@ def graph_losses(
     unit-length graph codes (positive when the anchor is nearer its own type). Taught in
     ``notebooks/06_graph_pretraining.ipynb``.
     """
-    from gmiqa.models.discriminators import TypeDiscriminator
-
     out_a = model.pretrain_forward(anchor)
     if detach_positive_negative:
         with torch.no_grad():
@@ -89,9 +98,17 @@ def graph_losses(
     else:
         out_p, out_n = model.pretrain_forward(positive), model.pretrain_forward(negative)
         outs = [(out_a, levels[0]), (out_p, levels[1]), (out_n, levels[2])]
-    codes = [o.graph_code.float() for o in (out_a, out_p, out_n)]
+    codes = [o.graph_code for o in (out_a, out_p, out_n)]
+    return _combine(codes, [(o.level_pred, lv) for o, lv in outs], margin, level_weight)
+
+
+def _combine(codes, preds_levels, margin: float, level_weight: float) -> dict[str, torch.Tensor]:
+    """The loss dictionary from the three graph codes and the trained (level_pred, level)."""
+    from gmiqa.models.discriminators import TypeDiscriminator
+
+    codes = [c.float() for c in codes]
     triplet = TypeDiscriminator.triplet_loss(*codes, margin=margin)
-    level = torch.stack([torch.mean((o.level_pred.float() - lv) ** 2) for o, lv in outs]).mean()
+    level = torch.stack([torch.mean((pr.float() - lv) ** 2) for pr, lv in preds_levels]).mean()
     with torch.no_grad():
         a, p, n = (torch.nn.functional.normalize(c, dim=-1) for c in codes)
         gap = (a - n).norm() - (a - p).norm()
@@ -101,6 +118,81 @@ def graph_losses(
         "level": level,
         "gap": gap,
     }
+
+
+def _rng_state(dev: torch.device) -> tuple:
+    cuda = torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None
+    return torch.get_rng_state(), cuda
+
+
+def _set_rng_state(dev: torch.device, state: tuple) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], dev)
+
+
+def graph_step_two_pass(
+    model,
+    anchor: torch.Tensor,
+    positive: torch.Tensor,
+    negative: torch.Tensor,
+    levels: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    margin: float,
+    level_weight: float,
+    detach_positive_negative: bool = False,
+    autocast_ctx=contextlib.nullcontext,
+) -> dict[str, torch.Tensor]:
+    """:func:`graph_losses` and its backward, keeping one batch's activations at a time.
+
+    Accumulates into ``.grad`` the gradient that ``graph_losses(...)["loss"].backward()``
+    would (the same up to the summation order of floating point) and leaves BatchNorm
+    running statistics and torch's global RNG as that one-pass step would. Returns the
+    losses, detached. ``autocast_ctx()`` is entered around every forward (not around
+    the backward passes). ``model`` is the model itself (one process; under DDP use
+    the one-pass step).
+
+    Pass 1 runs the three forwards under ``no_grad`` (the RNG state before each one is
+    recorded; BatchNorm buffers are restored afterwards), then takes the loss's gradient
+    with respect to detached copies of the graph codes and level predictions. Pass 2
+    re-runs each trained batch's forward with gradient from its recorded RNG state (same
+    noise, same batch statistics, same BatchNorm updates in the same order) and
+    back-propagates ``sum(code * dL/dcode) + sum(level_pred * dL/dlevel_pred)``.
+    """
+    batches = (anchor, positive, negative)
+    trained = 1 if detach_positive_negative else 3
+    dev = anchor.device
+    buffers = [b.detach().clone() for b in model.buffers()]
+    states, codes, preds = [], [], []
+    with torch.no_grad(), autocast_ctx():
+        for x in batches:
+            states.append(_rng_state(dev))
+            out = model.pretrain_forward(x)
+            codes.append(out.graph_code)
+            preds.append(out.level_pred)
+    end_state = _rng_state(dev)
+    with torch.no_grad():
+        for b, saved in zip(model.buffers(), buffers, strict=True):
+            b.copy_(saved)
+    codes = [c.detach().requires_grad_(i < trained) for i, c in enumerate(codes)]
+    preds = [p.detach().requires_grad_(True) for p in preds[:trained]]
+    losses = _combine(codes, list(zip(preds, levels, strict=False)), margin, level_weight)
+    grads = torch.autograd.grad(losses["loss"], codes[:trained] + preds)
+    g_codes, g_preds = grads[:trained], grads[trained:]
+    for i in range(3):
+        _set_rng_state(dev, states[i])
+        if i < trained:
+            with autocast_ctx():
+                out = model.pretrain_forward(batches[i])
+            surrogate = (out.graph_code.float() * g_codes[i]).sum() + (
+                out.level_pred.float() * g_preds[i]
+            ).sum()
+            surrogate.backward()
+            del out, surrogate
+        else:  # untrained batch: its one-pass forward still updated BatchNorm statistics
+            with torch.no_grad(), autocast_ctx():
+                model.pretrain_forward(batches[i])
+    _set_rng_state(dev, end_state)
+    return {k: v.detach() for k, v in losses.items()}
 
 
 def train_graph(
@@ -144,6 +236,11 @@ def train_graph(
         model = model.to(memory_format=torch.channels_last)
     model.train()
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=s.lr)
+    if s.two_pass and dist_ctx.is_distributed:
+        raise ConfigError(
+            "pretrain.two_pass=True is not supported with data-parallel training (torchrun, "
+            f"world size {dist_ctx.world_size}): set pretrain.two_pass=False"
+        )
     runner = dist_ctx.wrap(model)  # DDP under torchrun; plain calls for one process
     sampler = TypeTripletSampler(dataset.records, s.batch_size)
     level_col = _column(dataset, "level")
@@ -159,6 +256,13 @@ def train_graph(
         tri = sampler.sample(step_rng(seed, step))
         (xa, la), (xp, lp), (xn, ln) = fetch(tri.anchor), fetch(tri.positive), fetch(tri.negative)
         optimizer.zero_grad(set_to_none=True)
+        if s.two_pass:
+            losses = graph_step_two_pass(
+                model, xa, xp, xn, (la, lp, ln), s.margin, s.level_weight,
+                detach_positive_negative, partial(autocast, dev, profile.amp),
+            )  # fmt: skip
+            optimizer.step()
+            return losses
         with autocast(dev, profile.amp):
             losses = runner.run(
                 graph_losses, xa, xp, xn, (la, lp, ln), s.margin, s.level_weight,
