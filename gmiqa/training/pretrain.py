@@ -36,6 +36,7 @@ Choices (recorded in the book):
 from __future__ import annotations
 
 import contextlib
+import warnings
 from functools import partial
 from pathlib import Path
 
@@ -43,7 +44,6 @@ import numpy as np
 import torch
 
 from gmiqa.device import autocast, resolve_device, seed_everything, to_device_images
-from gmiqa.errors import ConfigError
 from gmiqa.profiles import PretrainSettings, Profile
 
 
@@ -236,11 +236,16 @@ def train_graph(
         model = model.to(memory_format=torch.channels_last)
     model.train()
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=s.lr)
-    if s.two_pass and dist_ctx.is_distributed:
-        raise ConfigError(
-            "pretrain.two_pass=True is not supported with data-parallel training (torchrun, "
-            f"world size {dist_ctx.world_size}): set pretrain.two_pass=False"
+    two_pass = s.two_pass
+    if two_pass and dist_ctx.is_distributed:
+        # Each rank holds only its slice of a batch, so it cannot re-run whole batches:
+        # fall back to the one-pass step (same gradient, more activation memory).
+        warnings.warn(
+            "pretrain.two_pass=True is not available with data-parallel training (torchrun, "
+            f"world size {dist_ctx.world_size}): using the one-pass step",
+            stacklevel=2,
         )
+        two_pass = False
     runner = dist_ctx.wrap(model)  # DDP under torchrun; plain calls for one process
     sampler = TypeTripletSampler(dataset.records, s.batch_size)
     level_col = _column(dataset, "level")
@@ -256,7 +261,7 @@ def train_graph(
         tri = sampler.sample(step_rng(seed, step))
         (xa, la), (xp, lp), (xn, ln) = fetch(tri.anchor), fetch(tri.positive), fetch(tri.negative)
         optimizer.zero_grad(set_to_none=True)
-        if s.two_pass:
+        if two_pass:
             losses = graph_step_two_pass(
                 model, xa, xp, xn, (la, lp, ln), s.margin, s.level_weight,
                 detach_positive_negative, partial(autocast, dev, profile.amp),

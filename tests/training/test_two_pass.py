@@ -113,14 +113,24 @@ def test_train_graph_two_pass_gives_the_same_weights(tiny, tmp_path):
         )
 
 
-def test_two_pass_with_data_parallel_training_is_refused(tiny, tmp_path, monkeypatch):
-    from gmiqa.errors import ConfigError
-    from gmiqa.training import distributed
-    from gmiqa.training.pretrain import train_graph
+def test_two_pass_under_data_parallel_training_warns_and_uses_one_pass(tiny, tmp_path, monkeypatch):
+    from gmiqa.training import distributed, pretrain
+
+    class Reached(Exception):
+        pass
+
+    def wrap(model):  # the step would start here: stop the run, the choice is made
+        raise Reached
+
+    def two_pass_step(*a, **k):
+        raise AssertionError("two-pass step used under data-parallel training")
 
     profile, ds = tiny
     fake = distributed.DistContext(rank=0, world_size=2, device=torch.device("cpu"))
+    monkeypatch.setattr(fake, "wrap", wrap)
     monkeypatch.setattr(distributed, "setup", lambda *a, **k: fake)
-    with pytest.raises(ConfigError, match=r"two_pass=True .*data-parallel.*world size 2"):
-        train_graph(profile.replace(pretrain={"two_pass": True}), ds, tmp_path / "g.st", None,
-                    "cpu", progress=False)  # fmt: skip
+    monkeypatch.setattr(pretrain, "graph_step_two_pass", two_pass_step)
+    with pytest.warns(UserWarning, match=r"two_pass=True .*data-parallel.*world size 2"):
+        with pytest.raises(Reached):
+            pretrain.train_graph(profile.replace(pretrain={"two_pass": True}), ds,
+                                 tmp_path / "g.st", None, "cpu", progress=False)  # fmt: skip
