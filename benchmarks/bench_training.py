@@ -22,6 +22,13 @@ images/s and as a ratio to the plain torchvision ResNet-50 measured in the same 
   gradients, at each ``--infer-sizes`` size (default: 512x384 KADID, 500x500 LIVEC,
   1024x768 KonIQ: the native sizes, never resized).
 
+``meta_fo_vmap`` / ``meta_so_vmap`` (off with ``--no-meta-vmap``): the same outer steps with the
+tasks run together (``MetaLearner(vmap_tasks=True)``,
+``gmiqa.training.meta.meta_outer_loss_vmapped``), and their time over the sequential step's.
+After each benchmark ``--profile-steps`` more steps run under ``torch.profiler``; the top
+``--kernels`` operators by self time (device time on CUDA) and their share go into the
+JSON rows (``profile_top``), so a result file says where each step's time goes.
+
 On CUDA: bf16 autocast, channels_last, cuDNN benchmark, TF32 for float32 matmuls (both
 models alike); times from CUDA events around ``--steps`` steps after ``--warmup`` steps,
 peak memory from ``torch.cuda.max_memory_allocated`` per benchmark. On the CPU: float32,
@@ -175,7 +182,7 @@ def plain_train_step(dev, amp, channels_last, batch, hw, compile_):
     model = prepare(torchvision.models.resnet50(weights=None), dev, channels_last).train()
     if compile_:
         model.compile()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4, foreach=True)
     x = images(batch, hw, dev, channels_last)
     y = torch.randint(0, 1000, (batch,), device=dev)
 
@@ -213,7 +220,7 @@ def gmiqa_model(profile, dev, channels_last, compile_):
 
 def finetune_step(profile, dev, amp, channels_last, batch, hw, compile_):
     model = gmiqa_model(profile, dev, channels_last, compile_)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-5)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-5, foreach=True)
     x = images(batch, hw, dev, channels_last)
     y = torch.rand(batch, device=dev)
 
@@ -232,7 +239,7 @@ def pretrain_step(profile, dev, amp, channels_last, batch, hw, compile_):
     from gmiqa.training.pretrain import graph_losses
 
     model = gmiqa_model(profile, dev, channels_last, compile_)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-5)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-5, foreach=True)
     xa, xp, xn = (images(batch, hw, dev, channels_last) for _ in range(3))
     levels = tuple(torch.randint(1, 6, (batch,), device=dev).float() for _ in range(3))
     s = profile.pretrain
@@ -251,7 +258,7 @@ def pretrain_two_pass_step(profile, dev, amp, channels_last, batch, hw, compile_
     from gmiqa.training.pretrain import graph_step_two_pass
 
     model = gmiqa_model(profile, dev, channels_last, compile_)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-5)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-5, foreach=True)
     xa, xp, xn = (images(batch, hw, dev, channels_last) for _ in range(3))
     levels = tuple(torch.randint(1, 6, (batch,), device=dev).float() for _ in range(3))
     s = profile.pretrain
@@ -267,7 +274,7 @@ def pretrain_two_pass_step(profile, dev, amp, channels_last, batch, hw, compile_
     return step
 
 
-def meta_step(profile, dev, amp, channels_last, tasks, shot, hw, first_order):
+def meta_step(profile, dev, amp, channels_last, tasks, shot, hw, first_order, vmap_tasks=False):
     from gmiqa.training.meta import MetaLearner, MethodModule, Task, mse
 
     model = gmiqa_model(profile, dev, channels_last, False)  # functional_call: not compiled
@@ -275,9 +282,9 @@ def meta_step(profile, dev, amp, channels_last, tasks, shot, hw, first_order):
     learner = MetaLearner(
         MethodModule(model, "meta_forward"), mse, inner_steps=m.inner_steps,
         inner_lr=m.inner_lr, first_order=first_order, learn_inner_lr=m.learn_inner_lr,
-        device=dev, amp=amp,
+        device=dev, amp=amp, vmap_tasks=vmap_tasks,
     )  # fmt: skip
-    opt = torch.optim.Adam(learner.outer_parameters(), lr=m.outer_lr)
+    opt = torch.optim.Adam(learner.outer_parameters(), lr=m.outer_lr, foreach=True)
     task_list = [
         Task(
             (images(shot, hw, dev, channels_last), torch.rand(shot, device=dev)),
@@ -327,6 +334,8 @@ def run(args) -> dict:
             t = timer(fn)
             if args.saved_memory and "infer" not in name:
                 t["saved_gib"] = saved_for_backward_gib(fn)
+            if args.kernels > 0:
+                t["profile_top"] = profile_table(fn, dev, args.kernels, args.profile_steps)
             error = None
         except torch.OutOfMemoryError as exc:  # reported, not fatal: the table says so
             t, error = {"step_ms": None, "peak_mem_gib": None}, f"out of memory: {exc}"[:200]
@@ -370,9 +379,17 @@ def run(args) -> dict:
             plain_small = measure(f"plain_train_b{shot}@{size}", size, shot, shot,
                                   partial(plain_train_step, dev, amp, cl, shot, hw, c))  # fmt: skip
             for name, fo in (("meta_fo", True), ("meta_so", False)):
-                measure(f"{name}@{size}", size, shot, 2 * shot * tasks,
-                        partial(meta_step, profile, dev, amp, cl, tasks, shot, hw, fo),
-                        plain_small, kind=passes)  # fmt: skip
+                seq = measure(f"{name}@{size}", size, shot, 2 * shot * tasks,
+                              partial(meta_step, profile, dev, amp, cl, tasks, shot, hw, fo),
+                              plain_small, kind=passes)  # fmt: skip
+                if args.meta_vmap:  # the tasks of the outer step together (torch.func.vmap)
+                    vm = measure(f"{name}_vmap@{size}", size, shot, 2 * shot * tasks,
+                                 partial(meta_step, profile, dev, amp, cl, tasks, shot, hw, fo,
+                                         True), plain_small, kind=passes)  # fmt: skip
+                    if seq and vm and seq["step_ms"] and vm["step_ms"]:
+                        vm["time_vs_sequential"] = vm["step_ms"] / seq["step_ms"]
+                        print(f"#   {name}: vmapped step time / sequential step time = "
+                              f"{vm['time_vs_sequential']:.3f}")  # fmt: skip
     for hw in parse_sizes(args.infer_sizes):
         size = label(hw)
         bi = args.infer_batch or b
@@ -387,6 +404,43 @@ HEADER = (
     f"{'benchmark':<28}{'batch':>6}{'img/step':>9}{'ms/step':>11}{'images/s':>11}"
     f"{'ratio':>8}{'peak GiB':>10}"
 )
+
+
+def profile_table(fn, dev: torch.device, top: int, steps: int) -> dict:
+    """The top ``top`` operators of ``steps`` calls of ``fn`` under torch.profiler.
+
+    Sorted by self time on the device (CUDA kernels' time on a GPU, CPU time on the CPU);
+    ``share`` is the fraction of the total self time of all operators, so the table says
+    where a step's time goes (convolutions, batch norm, element-wise, the graph's
+    matrix products, optimizer).
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = dev.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            fn()
+        if cuda:
+            torch.cuda.synchronize(dev)
+
+    def self_us(evt) -> float:
+        if cuda:
+            for attr in ("self_device_time_total", "self_cuda_time_total"):
+                if hasattr(evt, attr):
+                    return float(getattr(evt, attr))
+            return 0.0
+        return float(evt.self_cpu_time_total)
+
+    events = [e for e in prof.key_averages() if self_us(e) > 0]
+    total = sum(self_us(e) for e in events) or 1.0
+    events.sort(key=self_us, reverse=True)
+    rows = [{"op": e.key, "calls": int(e.count) // steps, "self_ms_per_step": self_us(e) / 1e3 / steps,
+             "share": self_us(e) / total} for e in events[:top]]  # fmt: skip
+    print("    top ops: " + ", ".join(f"{r['op']} {100 * r['share']:.0f}%" for r in rows[:5]))
+    return {"time": "device" if cuda else "cpu", "steps": steps, "operators": len(events),
+            "calls_per_step": sum(int(e.count) for e in events) // steps,
+            "total_self_ms_per_step": total / 1e3 / steps, "top": rows}  # fmt: skip
 
 
 def format_row(row: dict) -> str:
@@ -429,6 +483,10 @@ def targets(rows: list[dict]) -> dict:
         "finetune_ratio_min_0.8": ratio("finetune"),
         "pretrain_ratio_min_0.7": ratio("pretrain"),
         "meta_fo_time_ratio_max_1.5": ratio("meta_fo"),
+        "meta_so_time_ratio_max_4": ratio("meta_so"),
+        "meta_fo_vmap_time_ratio_max_1.5": ratio("meta_fo_vmap"),
+        "meta_so_vmap_time_ratio_max_4": ratio("meta_so_vmap"),
+        "infer_ratio_min_0.8": ratio("infer"),
     }
     mem = by.get("pretrain@512x384", {}).get("peak_mem_gib")
     out["pretrain_512x384_peak_gib"] = mem
@@ -490,12 +548,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--compile", action="store_true", help="torch.compile the backbones")
+    ap.add_argument("--no-meta-vmap", dest="meta_vmap", action="store_false",
+                    help="skip meta_fo_vmap / meta_so_vmap (the tasks of a meta step vmapped)")  # fmt: skip
+    ap.add_argument("--kernels", type=int, default=15,
+                    help="torch.profiler: the top N operators of each benchmark into the JSON (0: off)")  # fmt: skip
+    ap.add_argument("--profile-steps", type=int, default=2,
+                    help="steps run under torch.profiler for --kernels (after the timed ones)")  # fmt: skip
     ap.add_argument("--no-amp", action="store_true", help="float32 on CUDA too")
     ap.add_argument("--no-channels-last", action="store_true")
     ap.add_argument("--saved-memory", action="store_true",
                     help="also measure the GiB autograd saves for backward (one more step)")  # fmt: skip
     ap.add_argument("--skip", default="", help="comma-separated benchmarks to skip, e.g. meta_so")
-    ap.add_argument("--out", type=Path, default=None, help="write a gmiqa-result/1 JSON here")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="write a gmiqa-result/1 JSON here (default on CUDA: "
+                    "data/results/bench_training_gpu[_compile].json; on the CPU: none)")  # fmt: skip
     ap.add_argument("--table", type=Path, nargs="+", default=None,
                     help="print the markdown table of these result files and exit")  # fmt: skip
     args = ap.parse_args(argv)
@@ -510,6 +576,14 @@ def main(argv: list[str] | None = None) -> int:
     args.meta_tasks = args.meta_tasks or profile.meta.tasks_per_step
     args.meta_shot = args.meta_shot or profile.meta.support_size
 
+    if args.out is None and dev.type == "cuda":  # the issue's one command leaves its JSON
+        suffix = "_compile" if args.compile else ""
+        args.out = (
+            Path(__file__).resolve().parent.parent
+            / "data"
+            / "results"
+            / (f"bench_training_gpu{suffix}.json")
+        )
     res = run(args)
     rows = res["rows"]
     checks = targets(rows)

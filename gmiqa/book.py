@@ -6,16 +6,29 @@ book sources with those executed copies and runs ``jupyter-book build`` with exe
 and warnings as errors. A notebook that raises stops everything with an error that names
 the notebook, the cell and the exception.
 
+Executed copies are cleaned for reading (:func:`clean_executed`): progress-bar widget
+outputs and saved widget state are dropped (so no page loads a widget manager from a
+CDN), papermill's injected parameters cell is hidden, and absolute paths of the run
+folder, the repository, temporary folders and the home folder are shortened. The build
+serves MathJax from the book itself (:func:`copy_mathjax`, from the installed
+``django-static-mathjax`` package) and writes the profile the notebooks were executed
+with into the intro (:func:`book_substitutions`). :func:`check_html` checks the built
+pages (``python -m gmiqa.book check``).
+
 papermill and jupyter-book are book extras, imported only here.
 """
 
 from __future__ import annotations
 
 import argparse
+import html.parser
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,6 +68,75 @@ def toc_notebooks(root: Path = REPO) -> list[Path]:
 
 def executed_dir(profile: str) -> Path:
     return BUILD / "executed" / profile
+
+
+WIDGET_MIME = "application/vnd.jupyter.widget-"
+TEXT_MIMES = ("text/plain", "text/html", "text/markdown", "text/latex")
+
+
+def _path_replacements(run_dir: str | Path | None = None) -> list[tuple[re.Pattern, str]]:
+    """(pattern, replacement) pairs that shorten absolute paths in outputs, longest first."""
+    pairs: list[tuple[str, str]] = []
+    if run_dir is not None:
+        pairs.append((str(Path(run_dir).expanduser().resolve()), "RUN_DIR"))
+    pairs.append((str(Path(sys.prefix).resolve()), "VENV"))
+    pairs.append((str(REPO), "REPO"))
+    home = str(Path.home())
+    pairs.sort(key=lambda p: -len(p[0]))
+    out = [(re.compile(re.escape(src) + r"(?=[/\\\s'\")<,:]|$)"), dst) for src, dst in pairs]
+    # "REPO/x" -> "x": paths inside the repository read as relative paths.
+    out.append((re.compile(r"\bREPO/"), ""))
+    # Temporary folders (pytest's included) keep only their last component.
+    temp_roots = {tempfile.gettempdir(), "/tmp", "/var/tmp", "/private/var/folders"}
+    temp = "|".join(re.escape(t) for t in sorted(temp_roots, key=len, reverse=True))
+    out.append((re.compile(rf"(?:{temp})(?:/[^\s'\"<>(),:;]*)?/([^/\s'\"<>(),:;]+)"), r"TMPDIR/\1"))
+    if home not in ("/", ""):
+        out.append((re.compile(re.escape(home) + r"(?=/|\b)"), "~"))
+    return out
+
+
+def shorten_paths(text: str, run_dir: str | Path | None = None) -> str:
+    """``text`` with the run folder, repository, venv, temporary and home paths shortened."""
+    for pattern, replacement in _path_replacements(run_dir):
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def clean_executed(path: str | Path, run_dir: str | Path | None = None) -> Path:
+    """Make an executed notebook fit for reading; rewrite it in place.
+
+    - outputs that display a Jupyter widget (tqdm's notebook bars, the live explorer) are
+      dropped, and so is the notebook's saved widget state: a page with widget state loads
+      require.js and a widget manager from a CDN, and the bars would show frozen;
+    - papermill's injected ``# Parameters`` cell is tagged ``remove-cell``;
+    - absolute paths in text outputs are shortened (:func:`shorten_paths`).
+    """
+    import nbformat
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        cell.metadata.pop("widgets", None)
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+        if cell.cell_type != "code":
+            continue
+        outputs = []
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if any(mime.startswith(WIDGET_MIME) for mime in data):
+                continue
+            if output.get("output_type") == "stream":
+                output["text"] = shorten_paths(output["text"], run_dir)
+            for mime in TEXT_MIMES:
+                if isinstance(data.get(mime), str):
+                    data[mime] = shorten_paths(data[mime], run_dir)
+            outputs.append(output)
+        cell["outputs"] = outputs
+    nbformat.write(nb, path)
+    return path
 
 
 def execute_notebook(
@@ -98,8 +180,10 @@ def execute_notebook(
             f"  executed copy with the traceback: {output}"
         ) from None
     finally:
+        effective_run_dir = os.environ.get("GMIQA_RUN_DIR")
         os.environ.clear()
         os.environ.update(env_backup)
+    clean_executed(output, effective_run_dir or notebook.parent.parent / "runs")
     return output
 
 
@@ -145,6 +229,7 @@ def stage_sources(executed: Path, stage: Path) -> Path:
             continue
         (stage / nb).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, stage / nb)
+        clean_executed(stage / nb)  # copies executed elsewhere (older code, a workstation)
     if missing:
         raise GMIQAError(
             f"{executed}: no executed copy of {', '.join(missing)}; run `python -m gmiqa.book execute` first"
@@ -152,11 +237,92 @@ def stage_sources(executed: Path, stage: Path) -> Path:
     return stage
 
 
+MATHJAX_PARTS = ("tex-chtml.js", "output/chtml", "input/tex/extensions", "ui", "a11y")
+
+
+def mathjax_dir() -> Path:
+    """MathJax 3's ``es5`` folder as installed by the ``django-static-mathjax`` package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mathjax")
+    if spec is not None and spec.submodule_search_locations:
+        for root in spec.submodule_search_locations:
+            es5 = Path(root) / "static" / "mathjax" / "es5"
+            if (es5 / "tex-chtml.js").exists():
+                return es5
+    raise GMIQAError(
+        "MathJax is not installed: the book serves it itself (no CDN); "
+        'pip install "django-static-mathjax>=3.2" (part of the book extra)'
+    )
+
+
+def copy_mathjax(static: Path) -> Path:
+    """Copy the parts of MathJax the pages use into ``static/mathjax`` (about 3 MB)."""
+    es5, dest = mathjax_dir(), Path(static) / "mathjax"
+    for part in MATHJAX_PARTS:
+        src = es5 / part
+        if src.is_dir():
+            shutil.copytree(src, dest / part, dirs_exist_ok=True)
+        else:
+            (dest / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / part)
+    licence = es5.parent / "LICENSE"
+    if licence.exists():
+        shutil.copy2(licence, dest / "LICENSE")
+    return dest
+
+
+def executed_profiles(stage: Path) -> list[str]:
+    """The profiles papermill injected into the staged notebooks (normally exactly one)."""
+    found = set()
+    for nb in toc_notebooks(stage):
+        meta = json.loads((stage / nb).read_text(encoding="utf-8")).get("metadata", {})
+        found.add(str(meta.get("papermill", {}).get("parameters", {}).get("PROFILE", "unknown")))
+    return sorted(found)
+
+
+def _short_sha(commit: str) -> str:
+    sha, plus, rest = commit.partition("+")
+    return sha[:10] + plus + rest
+
+
+def book_substitutions(stage: Path) -> dict[str, str]:
+    """What the intro says about this copy: the profile(s) it was executed with, the commit."""
+    from gmiqa.profiles import get_profile
+    from gmiqa.provenance import git_commit
+
+    profiles = executed_profiles(stage)
+    descriptions = []
+    for name in profiles:
+        try:
+            descriptions.append(f"**{name}** ({get_profile(name).description})")
+        except Exception:  # an unknown name is reported as it is
+            descriptions.append(f"**{name}**")
+    return {
+        "book_profile": " and ".join(descriptions) or "**unknown**",
+        "book_commit": f"`{_short_sha(git_commit())}`",
+        "book_date": time.strftime("%Y-%m-%d", time.gmtime()),
+    }
+
+
+def configure_stage(stage: Path) -> None:
+    """Serve MathJax from the build and write this copy's profile into the staged config."""
+    import yaml
+
+    copy_mathjax(stage / "book" / "_static")
+    config_path = stage / "_config.yml"
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    parse = config.setdefault("parse", {})
+    parse.setdefault("myst_substitutions", {}).update(book_substitutions(stage))
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+
 def build(profile: str = "cpu", executed: Path | None = None, out: Path | None = None) -> Path:
     """Build the HTML book from executed notebooks; return the path of ``index.html``."""
     executed = Path(executed) if executed else executed_dir(profile)
     out = Path(out) if out else BUILD / "book"
     stage = stage_sources(executed, out.with_name(out.name + "-src"))  # per output: no clash
+    configure_stage(stage)
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [
         str(jb) if jb.exists() else "jupyter-book",
@@ -179,6 +345,127 @@ def build(profile: str = "cpu", executed: Path | None = None, out: Path | None =
     if not index.exists():
         raise GMIQAError(f"{index}: the build finished but wrote no index.html")
     return index
+
+
+# --- checks on the built HTML -------------------------------------------------------------
+
+LEAKED_PATH = re.compile(
+    r"(?<![\w.])(?:/tmp/|/var/tmp/|/private/var/folders/|/var/folders/|/home/[^/\s\"'<]+|"
+    r"/root/|/Users/[^/\s\"'<]+|[A-Za-z]:\\Users\\)|pytest-of-"
+)
+RAW_LATEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\$[^$<>\n]{0,80}?\\[A-Za-z]+[^$<>\n]{0,80}?\$")
+HASH_ALT = re.compile(r"^[0-9a-f]{12,}$|\.(?:png|jpe?g|svg|gif)$|_images/", re.I)
+SKIPPED_TEXT = ("script", "style", "pre", "code", "textarea")
+
+
+class _PageParser(html.parser.HTMLParser):
+    """Collects what :func:`check_html` looks at in one page."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.remote: list[str] = []
+        self.images: list[dict] = []
+        self.links: list[str] = []
+        self.ids: set[str] = set()
+        self.text: list[str] = []
+        self._skip = 0  # depth inside script/style/code or rendered maths
+        self._stack: list[bool] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = {k: (v or "") for k, v in attrs}
+        for key in ("id", "name"):
+            if a.get(key):
+                self.ids.add(a[key])
+        src = a.get("src", "") if tag == "script" else ""
+        if (
+            tag == "link"
+            and "stylesheet" in a.get("rel", "")
+            or tag == "link"
+            and a.get("as") in ("script", "style")
+        ):
+            src = a.get("href", "")
+        if re.match(r"(?:https?:)?//", src):
+            self.remote.append(f"<{tag}> {src}")
+        if tag == "img":
+            self.images.append(a)
+        if tag == "a" and a.get("href"):
+            self.links.append(a["href"])
+        if tag in ("img", "link", "meta", "br", "hr", "input", "source", "wbr", "area"):
+            return
+        classes = a.get("class", "").split()
+        skip = tag in SKIPPED_TEXT or "math" in classes or "highlight" in " ".join(classes)
+        self._stack.append(skip)
+        self._skip += skip
+
+    def handle_endtag(self, tag):
+        if tag in ("img", "link", "meta", "br", "hr", "input", "source", "wbr", "area"):
+            return
+        if self._stack:
+            self._skip -= self._stack.pop()
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.text.append(data)
+
+
+def _page_files(html_dir: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in html_dir.rglob("*.html")
+        if not ({"_static", "_sources", "_images"} & set(p.relative_to(html_dir).parts))
+    )
+
+
+def check_html(html_dir: str | Path) -> list[str]:
+    """Problems a reader would meet in the built book, one line each (empty: none).
+
+    - a script or stylesheet loaded from another site (``http(s)://`` or ``//``);
+    - a temporary-folder (``/tmp``, pytest's ``pytest-of-...``) or home-folder path;
+    - LaTeX left as text outside rendered maths (``\\(``, ``\\[``, ``$$``, ``$\\alpha$``);
+    - a figure image without alt text, or whose alt text is a hash or a file name;
+    - a link inside the book to a page or an anchor that does not exist.
+    """
+    html_dir = Path(html_dir)
+    pages = {p: _PageParser() for p in _page_files(html_dir)}
+    for page, parser in pages.items():
+        parser.feed(page.read_text(encoding="utf-8", errors="replace"))
+    problems = []
+    for page, parser in pages.items():
+        name = page.relative_to(html_dir).as_posix()
+        raw = page.read_text(encoding="utf-8", errors="replace")
+        problems += [f"{name}: loads {r} from another site" for r in parser.remote]
+        for m in sorted({m.group(0) for m in LEAKED_PATH.finditer(raw)}):
+            at = raw.find(m)
+            problems.append(f"{name}: leaks a local path {raw[max(0, at - 40) : at + 60]!r}")
+        text = "".join(parser.text)
+        for m in RAW_LATEX.finditer(text):
+            at = m.start()
+            problems.append(f"{name}: raw LaTeX {text[max(0, at - 30) : at + 40]!r}")
+        for img in parser.images:
+            alt = img.get("alt", "").strip()
+            if not alt or HASH_ALT.search(alt):
+                problems.append(f"{name}: image {img.get('src', '')[:60]!r} has alt {alt!r}")
+        for href in parser.links:
+            if re.match(r"[a-z][a-z0-9+.-]*:|//", href, re.I):  # http:, mailto:, data:, ...
+                continue
+            target, _, anchor = href.partition("#")
+            target = target.split("?")[0]
+            dest = (page.parent / target).resolve() if target else page.resolve()
+            if dest.is_dir():
+                dest = dest / "index.html"
+            if not dest.exists():
+                problems.append(f"{name}: link {href!r} leads nowhere")
+            elif anchor and dest.suffix == ".html":
+                ids = pages[dest].ids if dest in pages else _ids_of(dest)
+                if anchor not in ids:
+                    problems.append(f"{name}: link {href!r}: no anchor #{anchor} there")
+    return problems
+
+
+def _ids_of(page: Path) -> set[str]:
+    parser = _PageParser()
+    parser.feed(page.read_text(encoding="utf-8", errors="replace"))
+    return parser.ids
 
 
 def junit_totals(paths: list[Path]) -> dict[str, int]:
@@ -216,6 +503,8 @@ def main(argv: list[str] | None = None) -> int:
     bd.add_argument("--profile", default=os.environ.get("GMIQA_PROFILE", "cpu"))
     bd.add_argument("--executed", type=Path, default=None)
     bd.add_argument("--out", type=Path, default=None)
+    ck = sub.add_parser("check", help="check the built HTML (offline, no leaked paths, links)")
+    ck.add_argument("html_dir", type=Path, nargs="?", default=BUILD / "book" / "_build" / "html")
     tt = sub.add_parser("totals", help="one closing line for several pytest JUnit reports")
     tt.add_argument("reports", nargs="+", type=Path)
     args = parser.parse_args(argv)
@@ -226,6 +515,12 @@ def main(argv: list[str] | None = None) -> int:
             f"total: {t['tests'] - failed - t['skipped']} passed, {failed} failed, {t['skipped']} skipped"
         )
         return 1 if failed else 0
+    if args.command == "check":
+        problems = check_html(args.html_dir)
+        for line in problems:
+            print(line)
+        print(f"{len(problems)} problem(s) in {args.html_dir}")
+        return 1 if problems else 0
     try:
         if args.command == "execute":
             timeout = (

@@ -153,6 +153,22 @@ def save_checkpoint(
     return path
 
 
+# (key, accepted types, what it must be) of the sidecar's fields; each may also be absent.
+_SIDECAR_FIELDS = (
+    ("kind", str, "a string"),
+    ("weights", str, "a file name"),
+    ("weights_sha256", str, "a hex digest"),
+    ("config", dict, "a JSON object"),
+    ("state", dict, "a JSON object"),
+    ("optimizer", dict, "a JSON object"),
+)
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check the JSON sidecar of a checkpoint (no tensors are loaded)."""
     weights = _weights_path(path)
@@ -170,7 +186,19 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{side}: unreadable checkpoint sidecar ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{side}: not a GMIQA checkpoint sidecar")
-    if int(meta.get("version", -1)) > VERSION:
+    version = meta.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(
+            f"{side}: corrupt checkpoint sidecar: 'version' is {version!r}, not an integer"
+        )
+    for key, types, what in _SIDECAR_FIELDS:
+        value = meta.get(key)
+        if value is not None and not isinstance(value, types):
+            raise CheckpointError(
+                f"{side}: corrupt checkpoint sidecar: {key!r} is {type(value).__name__} "
+                f"{_short(value)}, not {what}"
+            )
+    if version > VERSION:
         raise CheckpointError(
             f"{side}: checkpoint format version {meta.get('version')} is newer than this "
             f"gmiqa understands ({VERSION})"

@@ -8,19 +8,24 @@ never depends on how a file happened to be stored:
 - RGBA / LA / palette with transparency -> alpha-composited on a white background
   (what a viewer shows);
 - CMYK and YCbCr JPEG -> RGB through Pillow's conversion (Adobe-inverted CMYK handled by
-  Pillow's decoder).
+  Pillow's decoder);
+- an EXIF orientation tag (phone photos stored sideways) -> the pixels turned upright
+  (``PIL.ImageOps.exif_transpose``), so the image is scored as it is shown.
 
-A missing, truncated, or non-image file raises :class:`~gmiqa.errors.ImageReadError`
+A missing, empty, truncated, or non-image file, and one whose header claims more pixels
+than Pillow's decompression-bomb limit, raises :class:`~gmiqa.errors.ImageReadError`
 naming the file.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from gmiqa.errors import ImageReadError
 
@@ -60,21 +65,58 @@ def _to_rgb_uint8(img: Image.Image, path: Path) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Read ``path`` as ``uint8`` RGB (H, W, 3); raise ImageReadError naming the file."""
-    path = Path(path)
+EXIF_ORIENTATION = 0x0112
+
+
+@contextmanager
+def _open(path: Path) -> Iterator[Image.Image]:
+    """``Image.open`` whose every failure is an ImageReadError naming ``path``."""
     if not path.exists():
         raise ImageReadError(f"{path}: no such image file")
     if path.is_dir():
         raise ImageReadError(f"{path}: is a folder, not an image file")
     try:
+        if path.stat().st_size == 0:
+            raise ImageReadError(f"{path}: empty file (0 bytes), not an image")
         with Image.open(path) as img:
-            img.load()
-            arr = _to_rgb_uint8(img, path)
+            yield img
     except UnidentifiedImageError:
         raise ImageReadError(f"{path}: not an image file Pillow can read") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(
+            f"{path}: refused, its header claims more pixels than Pillow's limit ({exc})"
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:  # truncated / corrupt data
         raise ImageReadError(f"{path}: corrupt or truncated image ({exc})") from None
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """The image as a viewer shows it: its EXIF orientation (if any) applied to the pixels."""
+    if img.getexif().get(EXIF_ORIENTATION, 1) in (None, 1):
+        return img
+    return ImageOps.exif_transpose(img)
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(height, width) of an image file as it is shown (EXIF orientation applied), read from
+    its header; raise ImageReadError naming the file. Taught in ``00_quickstart``."""
+    path = Path(path)
+    with _open(path) as img:
+        w, h = img.size
+        if img.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8):  # turned by 90 degrees
+            w, h = h, w
+    return h, w
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Read ``path`` as ``uint8`` RGB (H, W, 3), upright; raise ImageReadError naming the file.
+
+    Taught in ``notebooks/00_quickstart.ipynb``.
+    """
+    path = Path(path)
+    with _open(path) as img:
+        img.load()
+        arr = _to_rgb_uint8(_upright(img), path)
     if arr.ndim != 3 or arr.shape[2] != 3 or min(arr.shape[:2]) < 1:
         raise ImageReadError(f"{path}: unexpected image shape {arr.shape}")
     return arr

@@ -59,12 +59,25 @@ def setup(
         notebook, prof, int(seed), dev, Path(data_dir).expanduser().resolve(), run
     )
     print(f"{notebook}: profile={prof.name} ({prof.description}); device={dev}; seed={seed}")
-    print(f"run folder: {run}")
+    print(f"run folder: RUN_DIR/{prof.name} (RUN_DIR = {_shown_path(run.parent)})")
     return ctx
 
 
-def record_metrics(ctx: NotebookContext, metrics: dict[str, Any]) -> Path:
-    """Write the notebook's key metrics (with provenance) where tests read them back."""
+def _shown_path(path: Path) -> str:
+    """``path`` as a reader should see it: relative to the working folder when inside it,
+    else only its last part (temporary and home folders say nothing to a reader)."""
+    try:
+        return str(path.relative_to(Path.cwd().parent))
+    except ValueError:
+        return f".../{path.name}"
+
+
+def record_metrics(ctx: NotebookContext, metrics: dict[str, Any]) -> None:
+    """Write the notebook's key metrics (with provenance) where tests read them back.
+
+    The file is ``ctx.metrics_path``; nothing is returned, so a notebook cell that ends
+    with this call shows the printed table only.
+    """
     clean = {}
     for key, value in metrics.items():
         if isinstance(value, torch.Tensor):
@@ -79,12 +92,11 @@ def record_metrics(ctx: NotebookContext, metrics: dict[str, Any]) -> Path:
         "metrics": clean,
         "provenance": provenance(device=str(ctx.device)),
     }
-    path = atomic_write_json(ctx.metrics_path, payload)
+    atomic_write_json(ctx.metrics_path, payload)
     width = max((len(k) for k in clean), default=0)
     for key, value in clean.items():
         shown = f"{value:.4g}" if isinstance(value, float) else value
         print(f"  {key:<{width}}  {shown}")
-    return path
 
 
 def read_metrics(run_dir: str | Path, profile: str, notebook: str) -> dict:

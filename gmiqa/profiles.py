@@ -32,6 +32,9 @@ class DataSettings:
     types: tuple[int, ...] = ALL_TYPES  # KADID type ids 1..25
     levels: tuple[int, ...] = ALL_LEVELS
     num_workers: int = 0  # DataLoader workers
+    # stages 1-2 read the set from an image bank made once in a process pool
+    # (gmiqa.datasets.bank); None = every core
+    bank_workers: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class MetaSettings:
     outer_lr: float = 1e-4
     first_order: bool = False
     learn_inner_lr: bool = False  # Meta-SGD per-parameter inner learning rates
+    crop: int | None = None  # random square crops of the bank's images (None: whole images)
+    flip: bool = False  # random horizontal flips
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,31 @@ class PretrainSettings:
     # exact two-pass step: keeps one batch's activations for backward instead of three,
     # for one extra forward per batch (gmiqa.training.pretrain.graph_step_two_pass)
     two_pass: bool = False
+    # How a step is built. 0 = the paper's: one triplet of three batches of batch_size,
+    # one graph each. K > 0 = K distortion types per step, two graphs of graph_size images
+    # per type; every graph is an anchor, its same-type twin the positive, the graphs of
+    # the other types the negatives (all triplets of the step averaged): K*(K-1)*2
+    # triplets per step instead of one, the same loss (gmiqa.training.pretrain).
+    types_per_step: int = 0
+    graph_size: int = 4
+    # weight of the same triplet loss on the GCN-V node outputs (every image of the step an
+    # anchor; images of its type positives, of other types negatives): a training signal
+    # per image, not only per graph. 0 = the paper (graph codes only).
+    node_triplet_weight: float = 0.0
+    # weight of a per-image distortion-type classification of the features X (the trunk
+    # every head shares) against learned unit-length type proxies (cosine softmax, scale
+    # proxy_scale): a signal per image, which the triplet on graph codes lacks, so the
+    # trunk learns types in minutes on a CPU. 0 = the paper.
+    type_proxy_weight: float = 0.0
+    proxy_scale: float = 16.0
+    crop: int | None = None  # random square crops of the bank's images (None: whole images)
+    flip: bool = False  # random horizontal flips
+    schedule: str = "constant"  # "constant" or "cosine" (after warmup_steps of linear warm-up)
+    warmup_steps: int = 0
+    weight_decay: float = 0.0  # AdamW's decoupled decay; 0 = Adam as in GraphIQA
+    # references kept out of pre-training, on which the finished stage is probed
+    # (5-NN type accuracy of the graph codes, level SROCC; gmiqa.training.probe)
+    holdout_references: int = 0
 
 
 @dataclass(frozen=True)
@@ -90,6 +120,16 @@ class FinetuneSettings:
     lr: float = 1e-5
     splits: int = 10
     train_fraction: float = 0.8
+    # The paper's recipe is Adam at a constant rate on whole images (the defaults). A
+    # randomly initialised network learns little that way; the "cpu" and "gpu-quick"
+    # profiles train on random crops with warm-up + cosine decay and a larger rate for
+    # the heads, and score whole images at native size (SPP) either way.
+    crop: int | None = None  # random square training crops (None: whole images)
+    flip: bool = False
+    schedule: str = "constant"  # "constant" or "cosine" (after warmup_fraction of linear warm-up)
+    warmup_fraction: float = 0.0
+    head_lr_mult: float = 1.0  # learning rate of SPP projection + heads / the backbone's
+    weight_decay: float = 0.0  # AdamW's decoupled decay; 0 = Adam
 
 
 @dataclass(frozen=True)
@@ -122,6 +162,9 @@ class Profile:
         return dataclasses.replace(self, **changes)
 
 
+PRETRAIN_STEPS_CPU = 1500
+CPU_FINETUNE_EPOCHS = 12
+
 _SMALL_MODEL = dict(backbone="scnet_small", layers=(1, 1, 1, 1), base_width=16)
 
 PROFILES: dict[str, Profile] = {
@@ -133,9 +176,33 @@ PROFILES: dict[str, Profile] = {
             **_SMALL_MODEL, feature_dim=64, node_dim=32, edge_dim=16, edge_layers=2
         ),
         meta=MetaSettings(
-            steps=4, tasks_per_step=2, support_size=4, query_size=4, inner_lr=1e-2, outer_lr=1e-3
-        ),
-        pretrain=PretrainSettings(steps=6, batch_size=6, lr=1e-3, log_every=1, checkpoint_every=3),
+            steps=4,
+            tasks_per_step=2,
+            support_size=4,
+            query_size=4,
+            inner_lr=1e-2,
+            outer_lr=1e-3,
+            crop=128,
+            flip=True,
+        ),  # fmt: skip
+        # the cpu profile's recipe in miniature, so every code path runs in the tests
+        pretrain=PretrainSettings(
+            steps=6,
+            batch_size=6,
+            lr=1e-3,
+            log_every=1,
+            checkpoint_every=3,
+            margin=0.5,
+            types_per_step=3,
+            graph_size=2,
+            type_proxy_weight=1.0,
+            crop=128,
+            flip=True,
+            schedule="cosine",
+            warmup_steps=2,
+            weight_decay=1e-4,
+            holdout_references=2,
+        ),  # fmt: skip
         finetune=FinetuneSettings(epochs=2, batch_size=8, lr=1e-3, splits=2),
         amp=False,
         explore_references=None,
@@ -153,14 +220,91 @@ PROFILES: dict[str, Profile] = {
             edge_dim=16,
         ),
         meta=MetaSettings(
-            steps=40, tasks_per_step=3, support_size=6, query_size=6, inner_lr=1e-2, outer_lr=5e-4
-        ),
+            steps=150,
+            tasks_per_step=4,
+            support_size=8,
+            query_size=8,
+            inner_lr=1e-2,
+            outer_lr=1e-3,
+            first_order=True,
+            crop=128,
+            flip=True,
+        ),  # fmt: skip
         pretrain=PretrainSettings(
-            steps=50, batch_size=12, lr=3e-4, log_every=5, checkpoint_every=10
-        ),
-        finetune=FinetuneSettings(epochs=1, batch_size=16, lr=3e-4, splits=3),
+            steps=PRETRAIN_STEPS_CPU,
+            lr=2e-3,
+            margin=0.5,
+            log_every=10,
+            checkpoint_every=100,
+            types_per_step=8,
+            graph_size=4,
+            type_proxy_weight=1.0,
+            crop=128,
+            flip=True,
+            schedule="cosine",
+            warmup_steps=50,
+            weight_decay=1e-4,
+            holdout_references=10,
+        ),  # fmt: skip
+        finetune=FinetuneSettings(
+            epochs=CPU_FINETUNE_EPOCHS,
+            batch_size=16,
+            lr=1e-3,
+            splits=3,
+            crop=128,
+            flip=True,
+            schedule="cosine",
+            warmup_fraction=0.1,
+            head_lr_mult=3.0,
+            weight_decay=1e-4,
+        ),  # fmt: skip
         amp=False,
         explore_references=4,
+    ),
+    "gpu-quick": Profile(
+        name="gpu-quick",
+        description="pre-training in minutes on one H100/H200: SCNet-50, 512x384 images, "
+        "crops, the per-image type signal; quick fine-tuning",
+        data=DataSettings(image_size=(384, 512), max_pristine=None),
+        meta=MetaSettings(
+            steps=200,
+            tasks_per_step=8,
+            support_size=16,
+            query_size=16,
+            inner_lr=1e-2,
+            outer_lr=5e-4,
+            first_order=True,
+            crop=224,
+            flip=True,
+        ),  # fmt: skip
+        pretrain=PretrainSettings(
+            steps=1500,
+            lr=1e-3,
+            margin=0.5,
+            log_every=50,
+            checkpoint_every=250,
+            types_per_step=16,
+            graph_size=8,
+            type_proxy_weight=1.0,
+            crop=224,
+            flip=True,
+            schedule="cosine",
+            warmup_steps=100,
+            weight_decay=1e-4,
+            holdout_references=10,
+        ),  # fmt: skip
+        finetune=FinetuneSettings(
+            epochs=12,
+            batch_size=32,
+            lr=5e-4,
+            splits=10,
+            crop=320,
+            flip=True,
+            schedule="cosine",
+            warmup_fraction=0.1,
+            head_lr_mult=10.0,
+            weight_decay=1e-4,
+        ),  # fmt: skip
     ),
     "gpu": Profile(
         name="gpu",

@@ -23,50 +23,32 @@ machine)"``) and gives the command that measures it. Tables render as HTML or
 Markdown strings (no pandas); :meth:`ResultsTable.count` counts the numbers shown and
 those with complete provenance, for the notebook's recorded metrics.
 
-This module needs only the standard library.
+The table itself (:class:`ResultsTable`, :func:`checked`, :func:`provenance_cells`) is
+in :mod:`gmiqa.results_table`; its names are importable from here as before. This module
+needs only the standard library.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gmiqa.results import PAPER_CITATION, RESULT_PROVENANCE_KEYS, SCHEMA, validate_result
-
-PROVENANCE_COLUMNS: tuple[str, ...] = ("profile", "dataset", "device", "commit", "date", "source")
-PAPER_LABEL = "paper"  # prefix of the paper's columns
-MISSING = "—"
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _short_commit(commit: str) -> str:
-    sha, plus, rest = str(commit).partition("+")
-    return sha[:10] + (plus + rest if plus else "")
-
-
-def _source_name(result: Mapping) -> str:
-    source = result.get("source") or result.get("title") or "this run"
-    text = str(source)
-    return Path(text).name if ("/" in text or "\\" in text) else text
-
-
-def checked(result: Mapping, source: str | None = None) -> dict:
-    """``result`` validated as a ``gmiqa-result/1`` document; ValueError naming its source.
-
-    ``source`` defaults to the document's ``"source"`` (set by
-    :func:`gmiqa.results.load_result`) or its title. Taught in ``notebooks/09_results.ipynb``.
-    """
-    name = source or str(result.get("source") or result.get("title") or "result")
-    validate_result(dict(result), name)
-    return dict(result)
+from gmiqa.results_table import (  # noqa: F401  (re-exported: report.ResultsTable, ...)
+    MISSING,
+    PAPER_LABEL,
+    PROVENANCE_COLUMNS,
+    ResultsTable,
+    Row,
+    _is_number,
+    _short_commit,
+    _source_name,
+    checked,
+    provenance_cells,
+)
 
 
 def finetune_result(
@@ -179,236 +161,6 @@ def metrics_result(
     }
     validate_result(doc, str(path))
     return {**doc, "source": str(path)}
-
-
-def provenance_cells(result: Mapping) -> dict[str, str]:
-    """The provenance columns of a result: profile, dataset, device, commit, date, source.
-
-    Taught in ``notebooks/09_results.ipynb``.
-    """
-    block = result["provenance"]
-    device = str(block["device"])
-    name = block.get("device_name")
-    if name and name != device:
-        device = f"{device} ({name})"
-    return {
-        "profile": str(block["profile"]),
-        "dataset": str(block["dataset"]),
-        "device": device,
-        "commit": _short_commit(block["commit"]),
-        "date": str(block["date"]),
-        "source": _source_name(result),
-    }
-
-
-@dataclass
-class Row:
-    """One table row: labels, the paper's values, measured values and their provenance.
-
-    Taught in ``notebooks/09_results.ipynb``.
-    """
-
-    labels: dict[str, Any]
-    paper: dict[str, Any] = field(default_factory=dict)
-    measured: dict[str, Any] = field(default_factory=dict)
-    provenance: dict[str, str] | None = None  # None: no measured number in this row
-    command: str = ""  # for a row that was not measured: how to measure it
-
-
-class ResultsTable:
-    """A table of the paper's numbers beside measured ones, with provenance on every row.
-
-    ``label_columns``: e.g. ``["set", "method"]``; ``paper_columns``: the paper's metric
-    names (shown as ``"paper SROCC"``); ``measured_columns``: metric names of measured
-    values; ``formats``: a format spec per column (default ``".3f"`` for floats). Taught
-    in ``notebooks/09_results.ipynb``.
-    """
-
-    def __init__(
-        self,
-        title: str,
-        label_columns: Sequence[str],
-        paper_columns: Sequence[str],
-        measured_columns: Sequence[str],
-        caption: str = "",
-        formats: Mapping[str, str] | None = None,
-    ) -> None:
-        self.title = title
-        self.label_columns = list(label_columns)
-        self.paper_columns = list(paper_columns)
-        self.measured_columns = list(measured_columns)
-        self.caption = caption
-        self.formats = dict(formats or {})
-        self.rows: list[Row] = []
-
-    # --- adding rows ------------------------------------------------------------------
-    def add(
-        self,
-        labels: Mapping[str, Any],
-        measured: Mapping[str, Any] | None = None,
-        result: Mapping | None = None,
-        paper: Mapping[str, Any] | None = None,
-        missing: str = "",
-        command: str = "",
-    ) -> Row:
-        """Add a row; measured numbers need ``result`` (a document with complete provenance).
-
-        ``paper``: the paper's values for this row (numbers from
-        :func:`gmiqa.results.paper_results`, or texts). ``missing`` fills the measured
-        columns that have no value (e.g. ``"not measured (dataset not on this
-        machine)"``) and ``command`` says how to measure them. Raises ValueError naming
-        the source when ``result`` lacks provenance, or when numbers come without one.
-        """
-        measured = dict(measured or {})
-        unknown = set(measured) - set(self.measured_columns)
-        unknown |= set(paper or {}) - set(self.paper_columns)
-        unknown |= set(labels) - set(self.label_columns)
-        if unknown:
-            raise ValueError(f"{self.title}: unknown columns {sorted(unknown)}")
-        for key, value in measured.items():
-            if _is_number(value) and not math.isfinite(value):
-                raise ValueError(f"{self.title}: {key} is {value}; use a text saying why")
-        prov = None
-        if result is not None:
-            prov = provenance_cells(checked(result))
-        elif any(_is_number(v) for v in measured.values()):
-            raise ValueError(
-                f"{self.title}: row {dict(labels)} has measured numbers but no result with provenance"
-            )
-        first = True  # the reason goes in the first empty column, a dash in the others
-        for col in self.measured_columns:
-            if col not in measured or measured[col] is None:
-                measured[col] = (missing or MISSING) if first else MISSING
-                first = False
-        row = Row(dict(labels), dict(paper or {}), measured, prov, command)
-        self.rows.append(row)
-        return row
-
-    def add_result(
-        self,
-        labels: Mapping[str, Any],
-        result: Mapping,
-        keys: Mapping[str, str],
-        paper: Mapping[str, Any] | None = None,
-    ) -> Row:
-        """Add a row whose measured columns are ``result["metrics"][keys[column]]``.
-
-        A key may be a dotted path (``"per_type_srocc_median.11"``). A metric the result
-        does not hold is shown as ``"not in <source>"``, never guessed.
-        """
-        doc = checked(result)
-        values = {}
-        for column, key in keys.items():
-            node: Any = doc["metrics"]
-            for part in key.split("."):
-                node = node.get(part) if isinstance(node, Mapping) else None
-            values[column] = node if node is not None else f"not in {_source_name(doc)}"
-        return self.add(labels, values, doc, paper)
-
-    # --- reading back -----------------------------------------------------------------
-    @property
-    def columns(self) -> list[str]:
-        paper = [f"{PAPER_LABEL} {c}" for c in self.paper_columns]
-        return self.label_columns + paper + self.measured_columns + list(PROVENANCE_COLUMNS)
-
-    def _cells(self, row: Row) -> list[Any]:
-        paper = [row.paper.get(c, MISSING) for c in self.paper_columns]
-        measured = [row.measured.get(c, MISSING) for c in self.measured_columns]
-        if row.provenance is not None:
-            prov = [row.provenance[c] for c in PROVENANCE_COLUMNS]
-        elif row.command:
-            prov = [MISSING] * (len(PROVENANCE_COLUMNS) - 1) + [f"run: {row.command}"]
-        else:
-            prov = [MISSING] * len(PROVENANCE_COLUMNS)
-        return [row.labels.get(c, "") for c in self.label_columns] + paper + measured + prov
-
-    def records(self) -> list[dict[str, Any]]:
-        """The rows as dicts keyed by :attr:`columns` (raw values, unformatted)."""
-        return [dict(zip(self.columns, self._cells(row))) for row in self.rows]
-
-    def count(self) -> dict[str, int]:
-        """Numbers shown: ``paper`` (from the paper), ``measured``, and ``measured_with_provenance``.
-
-        A measured number counts as with provenance when every provenance column of its
-        row is non-empty. ``rows_with_numbers``: rows holding at least one number.
-        """
-        paper = measured = with_prov = rows = 0
-        for row in self.rows:
-            p = sum(_is_number(v) for v in row.paper.values())
-            m = sum(_is_number(v) for v in row.measured.values())
-            paper += p
-            measured += m
-            if m and row.provenance and all(row.provenance.get(c) for c in PROVENANCE_COLUMNS):
-                with_prov += m
-            rows += bool(p or m)
-        return {
-            "paper": paper,
-            "measured": measured,
-            "measured_with_provenance": with_prov,
-            "rows_with_numbers": rows,
-        }
-
-    # --- rendering --------------------------------------------------------------------
-    def _format(self, column: str, value: Any) -> str:
-        if value is None:
-            return MISSING
-        if _is_number(value):
-            spec = self.formats.get(column)
-            if spec:
-                return format(value, spec)
-            return f"{value:,}" if isinstance(value, int) else f"{value:.3f}"
-        return str(value)
-
-    def _formatted(self) -> list[list[str]]:
-        return [
-            [self._format(col, v) for col, v in zip(self.columns, self._cells(row))]
-            for row in self.rows
-        ]
-
-    def to_markdown(self) -> str:
-        """A Markdown table with the title as a bold line and the caption below."""
-
-        def esc(text: str) -> str:
-            return text.replace("|", "\\|").replace("\n", " ")
-
-        lines = [f"**{self.title}**", ""]
-        lines.append("| " + " | ".join(esc(c) for c in self.columns) + " |")
-        lines.append("|" + "|".join("---" for _ in self.columns) + "|")
-        for cells in self._formatted():
-            lines.append("| " + " | ".join(esc(c) for c in cells) + " |")
-        if self.caption:
-            lines += ["", self.caption]
-        return "\n".join(lines)
-
-    def to_html(self) -> str:
-        """An HTML table; the paper's columns and the provenance columns are shaded."""
-        n_label, n_paper = len(self.label_columns), len(self.paper_columns)
-        n_measured = len(self.measured_columns)
-
-        def style(i: int) -> str:
-            if n_label <= i < n_label + n_paper:
-                return ' style="background:#f3f0ff"'
-            if i >= n_label + n_paper + n_measured:
-                return ' style="background:#f6f6f6;font-size:85%"'
-            return ""
-
-        head = "".join(f"<th{style(i)}>{html.escape(c)}</th>" for i, c in enumerate(self.columns))
-        body = []
-        for cells in self._formatted():
-            tds = "".join(f"<td{style(i)}>{html.escape(c)}</td>" for i, c in enumerate(cells))
-            body.append(f"<tr>{tds}</tr>")
-        caption = f"<caption style='caption-side:top;text-align:left'><b>{html.escape(self.title)}</b></caption>"
-        note = f"<p style='font-size:90%'>{html.escape(self.caption)}</p>" if self.caption else ""
-        return (
-            f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-            + note
-        )
-
-    def _repr_html_(self) -> str:
-        return self.to_html()
-
-    def _repr_markdown_(self) -> str:
-        return self.to_markdown()
 
 
 # --- the results chapter's tables --------------------------------------------------------
@@ -757,6 +509,131 @@ def stored_bench_table(results: Sequence[Mapping], limit: int = 20) -> ResultsTa
     return table
 
 
+ABLATION_ROW_KEYS: tuple[str, ...] = (
+    "srocc_median", "srocc_q25", "srocc_q75", "srocc_min", "srocc_max", "plcc_median",
+    "per_split_srocc", "splits",
+)  # fmt: skip
+
+
+def ablation_result(summary: Mapping, command: str, title: str = "") -> dict:
+    """``run_ablation``'s summary (``ablation-<dataset>.json``) as a ``gmiqa-result/1`` document.
+
+    The summary's rows (``none``, ``meta``, ``graph_nometa``, ``graph``, ``niqe``,
+    ``brisque``: median, IQR, min/max and per-split SROCC, median PLCC, splits) go to
+    ``metrics["rows"]`` with ``split_by`` and ``seed``; its provenance block gains the
+    profile, the dataset and ``command`` (the command that produced it, as typed). Store
+    the document with :func:`gmiqa.results.write_result` as
+    ``data/results/ablation-<dataset>-<profile>.json``. Taught in
+    ``notebooks/09_results.ipynb``.
+    """
+    from gmiqa.provenance import check_provenance
+
+    name = title or f"ablation on {summary.get('dataset')}"
+    rows = summary.get("rows")
+    if not isinstance(rows, Mapping) or not rows:
+        raise ValueError(f"{name}: an ablation summary needs a non-empty 'rows' object")
+    check_provenance(summary.get("provenance") or {}, name)
+    block = {
+        **summary["provenance"],
+        "profile": summary.get("profile"),
+        "dataset": summary.get("dataset"),
+        "command": command,
+    }
+    title = title or (
+        f"GMIQA pre-training ablation on {summary.get('dataset')}, profile "
+        f"{summary.get('profile')}, with NIQE/BRISQUE on the same splits"
+    )
+    doc = {
+        "schema": SCHEMA,
+        "title": title,
+        "provenance": block,
+        "metrics": {
+            "rows": {k: dict(v) for k, v in rows.items()},
+            "split_by": summary.get("split_by"),
+            "seed": summary.get("seed"),
+        },
+    }
+    return validate_result(doc, name)
+
+
+def load_ablation(path: str | Path) -> dict:
+    """Read an ablation result file; returns a ``gmiqa-result/1`` document with ``"source"``.
+
+    Accepts a ``gmiqa-result/1`` document whose ``metrics["rows"]`` holds the rows (the
+    form ``data/results`` stores, see its README), or ``run_ablation``'s raw summary,
+    which is converted with :func:`ablation_result`; a raw summary records no command,
+    so the converted document says so in its command and notes. A file without a
+    complete provenance block raises ValueError naming it. Taught in
+    ``notebooks/09_results.ipynb``.
+    """
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if isinstance(obj, Mapping) and obj.get("schema") == SCHEMA:
+        doc = validate_result(dict(obj), str(path))
+        if not isinstance(doc["metrics"].get("rows"), Mapping) or not doc["metrics"]["rows"]:
+            raise ValueError(f"{path}: an ablation result needs metrics.rows")
+    elif isinstance(obj, Mapping) and "rows" in obj:
+        prov = obj.get("provenance") or {}
+        command = prov.get("command") or (
+            f"gmiqa ablation --profile {obj.get('profile')} --dataset {obj.get('dataset')} "
+            "(reconstructed: the file does not record its command)"
+        )
+        try:
+            doc = ablation_result(obj, command, title=f"ablation {path.name}")
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+        doc["notes"] = "converted from run_ablation's summary by gmiqa.report.load_ablation"
+    else:
+        raise ValueError(f"{path}: neither a gmiqa-result/1 document nor an ablation summary")
+    return {**doc, "source": str(path)}
+
+
+def ablation_rows_table(result: Mapping, title: str = "") -> ResultsTable:
+    """One ablation result as a compact table: a row per initialisation or baseline.
+
+    Columns: median SROCC over the splits, its interquartile range, min-max, median PLCC
+    and the number of splits, with the result's provenance on every row. Taught in
+    ``notebooks/09_results.ipynb``.
+    """
+    doc = checked(result)
+    p = doc["provenance"]
+    table = ResultsTable(
+        title or f"{p['dataset']}: fine-tuning from each initialisation, and the baselines, "
+        f"on the same splits (profile {p['profile']})",
+        ["row", "kind"], [], ["median SROCC", "IQR", "min-max", "median PLCC", "splits"],
+        caption="SROCC and PLCC between predicted and human scores on each split's test "
+        "images; IQR = 25th-75th percentile over the splits. Rows: none = random "
+        "initialisation; meta = stage 1 only; graph_nometa = stage 2 from a random start; "
+        "graph = stage 1 then stage 2 (the full model); niqe / brisque = the baselines.",
+        formats={"splits": "d"},
+    )  # fmt: skip
+
+    def num(row, key):
+        v = row.get(key)
+        return float(v) if _is_number(v) and math.isfinite(v) else None
+
+    def span(row, a, b):
+        x, y = num(row, a), num(row, b)
+        return f"{x:.3f} to {y:.3f}" if x is not None and y is not None else None
+
+    for name, row in doc["metrics"]["rows"].items():
+        table.add(
+            {"row": name, "kind": row.get("kind", "")},
+            {
+                "median SROCC": num(row, "srocc_median"),
+                "IQR": span(row, "srocc_q25", "srocc_q75"),
+                "min-max": span(row, "srocc_min", "srocc_max"),
+                "median PLCC": num(row, "plcc_median"),
+                "splits": int(row["splits"]) if _is_number(row.get("splits")) else None,
+            },
+            doc,
+        )
+    return table
+
+
 def paper_caption() -> str:
     """The sentence that labels the paper's columns. Taught in ``notebooks/09_results.ipynb``."""
     return f"Columns 'paper ...': as reported by {PAPER_CITATION}; not reproduced by this project."
@@ -779,8 +656,11 @@ __all__ = [
     "PAPER_SETS",
     "PROVENANCE_COLUMNS",
     "RESULT_PROVENANCE_KEYS",
+    "ABLATION_ROW_KEYS",
     "ResultsTable",
     "Row",
+    "ablation_result",
+    "ablation_rows_table",
     "ablation_table",
     "baseline_result",
     "check_sources",
@@ -790,6 +670,7 @@ __all__ = [
     "finetune_result",
     "flat_numbers",
     "init_of",
+    "load_ablation",
     "measure_command",
     "method_of",
     "metrics_result",

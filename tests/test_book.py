@@ -7,7 +7,17 @@ import re
 import nbformat
 import pytest
 
-from gmiqa.book import BUILD, REPO, build, execute_notebook, executed_dir, toc_notebooks
+from gmiqa.book import (
+    BUILD,
+    REPO,
+    build,
+    check_html,
+    clean_executed,
+    execute_notebook,
+    executed_dir,
+    shorten_paths,
+    toc_notebooks,
+)
 from gmiqa.errors import NotebookExecutionError
 
 
@@ -63,6 +73,89 @@ def test_book_builds_without_warnings_from_executed_notebooks(shared_run_dir):
     assert list((html_dir / "_images").glob("*.png")), "no figure images in the build"
     for nb in toc_notebooks():
         assert (html_dir / nb.with_suffix(".html")).exists(), f"{nb} not in the built book"
+
+
+@pytest.mark.book
+@pytest.mark.timeout(120)
+def test_the_built_book_reads_well_offline():
+    """On the book the previous test built: what a reader meets, page by page.
+
+    No script or stylesheet from another site (MathJax is served from the book), no
+    temporary- or home-folder path, no LaTeX left as text, alt text on every image, and
+    every link inside the book leads to a page and an anchor that exist.
+    """
+    html_dir = BUILD / "book-test" / "_build" / "html"
+    if not (html_dir / "index.html").exists():
+        pytest.skip("the book was not built (run the build test first)")
+    problems = check_html(html_dir)
+    assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems[:60])
+    assert (html_dir / "_static" / "mathjax" / "tex-chtml.js").exists()
+    intro = (html_dir / "book" / "intro.html").read_text(encoding="utf-8")
+    assert "smoke" in intro and "{{" not in intro, "the intro does not say which profile built it"
+    page = (html_dir / "notebooks" / "06_graph_pretraining.html").read_text(encoding="utf-8")
+    assert "# Parameters" not in page, "papermill's injected parameters cell is shown"
+    assert "PosixPath(" not in page
+
+
+def _page(tmp_path, body):
+    (tmp_path / "index.html").write_text(f"<html><head></head><body>{body}</body></html>")
+    return tmp_path
+
+
+def test_html_check_finds_what_a_reader_would_meet(tmp_path):
+    """Each kind of problem is found (the check can fail), and a clean page passes."""
+    clean = _page(
+        tmp_path,
+        '<script src="_static/mathjax/tex-chtml.js"></script><span class="math">\\(x\\)</span>'
+        '<img src="_images/a.png" alt="A plot of loss against step">'
+        '<a href="#top" id="top">top</a><a href="https://example.org">out</a>',
+    )
+    assert check_html(clean) == []
+    for body, what in [
+        ('<script src="https://cdn.example.org/mathjax.js"></script>', "another site"),
+        ('<link rel="stylesheet" href="//cdn.example.org/x.css">', "another site"),
+        ("<p>run folder: /tmp/pytest-of-root/pytest-3/notebook-runs/smoke</p>", "local path"),
+        ("<p>/home/alice/gmiqa/runs</p>", "local path"),
+        ("<p>the loss \\(L\\) and $$x$$</p>", "raw LaTeX"),
+        ("<p>the margin $\\alpha$</p>", "raw LaTeX"),
+        ('<img src="_images/3f2a.png" alt="3f2a9c8e7d6b5a4f3e2d1c0b">', "alt"),
+        ('<img src="_images/3f2a.png">', "alt"),
+        ('<a href="missing.html">x</a>', "leads nowhere"),
+        ('<a href="#nowhere">x</a>', "no anchor"),
+    ]:
+        problems = check_html(_page(tmp_path, body))
+        assert any(what in line for line in problems), (body, problems)
+
+
+def test_executed_notebooks_are_cleaned_for_reading(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    injected = nbformat.v4.new_code_cell("# Parameters\nPROFILE = 'smoke'")
+    injected.metadata["tags"] = ["injected-parameters"]
+    bar = nbformat.v4.new_code_cell("train()")
+    bar.outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={
+                "application/vnd.jupyter.widget-view+json": {"model_id": "x"},
+                "text/plain": "bar",
+            },
+        ),
+        nbformat.v4.new_output(
+            "stream", name="stdout", text=f"run folder: {tmp_path}/runs/smoke\n"
+        ),
+    ]
+    nb.cells = [injected, bar]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    clean_executed(path, run_dir=tmp_path / "runs")
+    out = nbformat.read(path, as_version=4)
+    assert "widgets" not in out.metadata
+    assert "remove-cell" in out.cells[0].metadata["tags"]
+    assert [o["output_type"] for o in out.cells[1].outputs] == ["stream"]
+    assert out.cells[1].outputs[0]["text"] == "run folder: RUN_DIR/smoke\n"
+    assert shorten_paths(str(REPO / "data" / "results")) == "data/results"
+    assert "pytest-of" not in shorten_paths("/tmp/pytest-of-root/pytest-1/x/file.json")
 
 
 def test_junit_totals_add_up_both_pytest_runs(tmp_path):

@@ -148,3 +148,26 @@ def test_interrupted_write_keeps_previous_pair(tmp_path, monkeypatch):
     assert path.read_bytes() == before
     assert load_checkpoint(path).config == {"v": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.safetensors"]
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("config", "a string"),
+        ("version", "1"),
+        ("version", "one"),
+        ("version", None),
+        ("state", [1, 2]),
+        ("kind", 3),
+    ],
+)
+def test_sidecar_fields_of_the_wrong_type_name_the_file(tmp_path, key, value):
+    path = save_checkpoint(tmp_path / "a.safetensors", kind="finetune", model=_net(), config={})
+    side = sidecar_path(path)
+    meta = json.loads(side.read_text())
+    meta[key] = value
+    side.write_text(json.dumps(meta))
+    for load in (read_sidecar, load_checkpoint):
+        with pytest.raises(CheckpointError) as info:
+            load(path)
+        assert str(side) in str(info.value) and repr(key) in str(info.value)

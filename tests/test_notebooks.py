@@ -58,6 +58,16 @@ def _(m):
     assert 30.0 < m["paper_model_gflops_512x384"] < 32.0  # measured 31.01 on the meta device
     assert _finite(m["profile_model_latency_ms"]) and m["profile_model_latency_ms"] > 0
     assert m["stored_result_files"] >= 0
+    # the real-photo section: the LIVEC ablation when data/results holds one, else nothing
+    assert m["livec_files"] >= 0
+    if m["livec_files"] == 0:
+        assert m["livec_rows"] == 0 and m["livec_splits"] == 0
+        assert m["livec_srocc_medians"] == {} and m["livec_profile"] is None
+    else:
+        assert m["livec_rows"] >= 1 and m["livec_splits"] >= 1 and m["livec_profile"]
+        assert len(m["livec_srocc_medians"]) == m["livec_rows"]
+        for row, value in m["livec_srocc_medians"].items():
+            assert _finite(value) and -1.0 <= value <= 1.0, row
 
 
 @check("05_meta_learning")
@@ -67,15 +77,37 @@ def _(m):
     for key in (*losses, "unseen_query_mse_before", "unseen_query_mse_after"):
         assert _finite(m[key]) and 0.0 <= m[key] < 1.0, key  # MSE of scores in [0, 1]
     assert m["final_query_loss"] < m["first_query_loss"]  # the outer loop lowers the query loss
+    for key in ("first_support_loss", "final_support_loss"):
+        assert _finite(m[key]) and 0.0 <= m[key] < 1.0, key
+    # the smoke profile holds 2 references out of stages 1 and 2; no task draws them
+    assert m["holdout_references"] == 2 and m["held_out_in_tasks"] == 0
 
 
 @check("06_graph_pretraining")
 def _(m):
     assert m["graph_steps"] == 6
-    assert _finite(m["final_triplet_loss"]) and 0.0 <= m["final_triplet_loss"] <= 2.1
-    assert _finite(m["final_level_mse"]) and 0.0 <= m["final_level_mse"] < 30.0  # levels 1..5
+    margin = m["margin"]
+    assert margin == 0.5  # the smoke profile's margin (the paper's 0.1 stays in gpu)
+    # unit-length codes: a hinge is at most 2 + margin (d(a, p) <= 2, d(a, n) >= 0)
+    for key in ("first_triplet_loss", "final_triplet_loss"):
+        assert _finite(m[key]) and 0.0 <= m[key] <= 2.0 + margin, key
+    assert m["final_triplet_over_margin"] == pytest.approx(m["final_triplet_loss"] / margin)
+    assert 0.0 <= m["final_triplet_over_margin"] <= (2.0 + margin) / margin
+    for key in ("first_level_mse", "final_level_mse"):
+        assert _finite(m[key]) and 0.0 <= m[key] < 30.0, key  # levels 1..5, 6 steps
+    # per-image type cross-entropy: cosine logits in [-s, s] over 26 proxies bound it
+    assert m["type_ce_chance"] == pytest.approx(math.log(6))  # the smoke profile's 6 types
+    for key in ("first_type_ce", "final_type_ce"):
+        assert _finite(m[key]) and 0.0 <= m[key] <= 2 * m["proxy_scale"] + math.log(26), key
     assert 0.0 <= m["triplet_accuracy"] <= 1.0
     assert _finite(m["level_srocc"]) and -1.0 <= m["level_srocc"] <= 1.0
+    # the probe on the 2 references held out of stages 1 and 2 (smoke: 6 types x 5 levels)
+    assert m["holdout_references"] == 2
+    assert m["probe_types"] == 6 and m["probe_images"] == 2 * 6 * 5
+    assert m["probe_chance"] == pytest.approx(1 / 6)
+    for key in ("probe_knn_type_accuracy", "probe_knn_type_accuracy_graph"):
+        assert _finite(m[key]) and 0.0 <= m[key] <= 1.0, key
+    assert _finite(m["probe_level_srocc"]) and -1.0 <= m["probe_level_srocc"] <= 1.0
 
 
 @check("07_finetuning")
@@ -117,6 +149,12 @@ def _(m):
     for model in ("random_init", "pretrained"):
         assert _finite(m[f"level_spearman_{model}"]) and -1 <= m[f"level_spearman_{model}"] <= 1
     assert m["chance_type"] == pytest.approx(1 / m["types"])
+    # the probe before/after pre-training, on the 2 references smoke holds out of stages 1-2
+    assert m["probe_on_holdout"] is True and m["probe_references"] == 2
+    assert m["probe_images"] == 2 * m["types"] * 5  # every type at 5 levels per reference
+    assert m["probe_chance"] == pytest.approx(1 / m["types"])
+    for key in ("probe_knn_type_accuracy_random_init", "probe_knn_type_accuracy_pretrained"):
+        assert _finite(m[key]) and 0.0 <= m[key] <= 1.0, key
     # the live explorer, driven from code in the notebook: a type filter keeps that type only
     assert m["explorer_points_all"] == m["images"]
     assert m["explorer_points_one_type"] == m["images"] // m["types"]

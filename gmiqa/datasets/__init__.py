@@ -19,7 +19,13 @@ from gmiqa.datasets.base import (
     record_field,
 )
 from gmiqa.datasets.csiq import load_csiq
-from gmiqa.datasets.download import download, download_file, ensure_dataset, safe_extract
+from gmiqa.datasets.download import (
+    download,
+    download_file,
+    download_weights,
+    ensure_dataset,
+    safe_extract,
+)
 from gmiqa.datasets.kadid import load_kadid10k
 from gmiqa.datasets.koniq import load_koniq10k
 from gmiqa.datasets.live import load_live
@@ -76,6 +82,7 @@ __all__ = [
     "canonical_name",
     "download",
     "download_file",
+    "download_weights",
     "ensure_dataset",
     "fit_to_size",
     "get_dataset_info",

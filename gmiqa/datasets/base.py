@@ -66,21 +66,57 @@ def record_field(records, key: str) -> np.ndarray:
 
 
 def normalise_scores(
-    raw: Sequence[float] | np.ndarray, low: float, high: float, higher_is_better: bool
+    raw: Sequence[float] | np.ndarray,
+    low: float,
+    high: float,
+    higher_is_better: bool,
+    *,
+    source: str | os.PathLike | None = None,
+    where: Sequence[str] | None = None,
 ) -> np.ndarray:
     """Map raw MOS/DMOS on the documented scale [low, high] to [0, 1], higher = better.
 
     Some published scores fall slightly outside their documented scale (LIVE's DMOS
     does); the scale is then widened to cover them rather than clipping, which would
-    create ties and change rank correlations. See ``notebooks/07_finetuning.ipynb``.
+    create ties and change rank correlations. A NaN or infinite score raises DatasetError
+    naming ``source`` (the score file) and ``where[i]`` (e.g. ``"line 7"``) of the first one.
+    See ``notebooks/07_finetuning.ipynb``.
     """
     values = np.asarray(raw, dtype=np.float64)
     if values.size and not np.isfinite(values).all():
-        raise DatasetError("score list contains NaN or infinite values")
+        bad = int(np.flatnonzero(~np.isfinite(values.ravel()))[0])
+        place = where[bad] if where is not None and bad < len(where) else f"entry {bad + 1}"
+        raise DatasetError(
+            f"{source or 'score list'}, {place}: score {values.ravel()[bad]} is NaN or "
+            f"infinite ({int((~np.isfinite(values)).sum())} such score(s) in all)"
+        )
     lo = min(float(low), float(values.min())) if values.size else float(low)
     hi = max(float(high), float(values.max())) if values.size else float(high)
     scaled = (values - lo) / (hi - lo)
     return scaled if higher_is_better else 1.0 - scaled
+
+
+def read_score_text(path: str | os.PathLike) -> str:
+    """The text of a score file (UTF-8, an optional byte-order mark dropped).
+
+    A byte that is not UTF-8 raises DatasetError naming the file, the line and the byte.
+    See ``notebooks/07_finetuning.ipynb``.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read score file ({exc.strerror or exc})") from None
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (spreadsheet exports)
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DatasetError(
+            f"{path}, line {line}: byte 0x{data[exc.start]:02x} is not UTF-8 text "
+            "(save the score file as UTF-8)"
+        ) from None
 
 
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:

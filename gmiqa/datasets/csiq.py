@@ -22,6 +22,7 @@ DMOS is on 0..1 with lower = better; normalised by ``1 - DMOS``.
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from gmiqa.datasets.base import (
     IQARecord,
     case_insensitive_index,
     normalise_scores,
+    read_score_text,
     resolve_root,
 )
 from gmiqa.errors import DatasetError
@@ -69,7 +71,7 @@ def _ref_name(value) -> str:
     return str(value).strip()
 
 
-def _read_workbook(path: Path) -> list[tuple[str, int, int, float]]:
+def _read_workbook(path: Path) -> list[tuple[str, int, int, float, str]]:
     try:
         import openpyxl
     except ImportError:
@@ -108,13 +110,15 @@ def _read_workbook(path: Path) -> list[tuple[str, int, int, float]]:
             raise DatasetError(
                 f"{path}, sheet {SHEET}, row {row_no}: dmos {dmos!r} is not a number"
             )
-        entries.append((_ref_name(image), type_id, int(level), float(dmos)))
+        entries.append(
+            (_ref_name(image), type_id, int(level), float(dmos), f"sheet {SHEET}, row {row_no}")
+        )
     return entries
 
 
-def _read_flat(path: Path) -> list[tuple[str, int, int, float]]:
+def _read_flat(path: Path) -> list[tuple[str, int, int, float, str]]:
     entries = []
-    with open(path, newline="") as fh:
+    with io.StringIO(read_score_text(path), newline="") as fh:
         reader = csv.DictReader(fh)
         if not {"image", "dmos"} <= set(reader.fieldnames or []):
             raise DatasetError(f"{path}: header {reader.fieldnames} is not image,dmos")
@@ -131,7 +135,7 @@ def _read_flat(path: Path) -> list[tuple[str, int, int, float]]:
                 raise DatasetError(
                     f"{path}, line {line}: dmos {row['dmos']!r} is not a number"
                 ) from None
-            entries.append((parts[0], type_id, int(parts[2]), dmos))
+            entries.append((parts[0], type_id, int(parts[2]), dmos, f"line {line}"))
     return entries
 
 
@@ -159,9 +163,10 @@ def load_csiq(root: str | os.PathLike, transform=None) -> ImageListDataset:
         base = _distorted_root(folder, score_file)
         subdirs = {p.name.lower(): p for p in base.iterdir() if p.is_dir()}
     ref_ids = {name: i for i, name in enumerate(sorted({e[0] for e in entries}))}
-    scores = normalise_scores([e[3] for e in entries], *SCORE_RANGE, HIGHER_IS_BETTER)
+    scores = normalise_scores([e[3] for e in entries], *SCORE_RANGE, HIGHER_IS_BETTER,
+                              source=score_file, where=[e[4] for e in entries])  # fmt: skip
     records = []
-    for (ref, type_id, level, dmos), score in zip(entries, scores):
+    for (ref, type_id, level, dmos, _), score in zip(entries, scores):
         sub, token, _ = TYPES[type_id]
         name = f"{ref}.{token}.{level}.png"
         image_dir = subdirs.get(sub, base / sub) if official else folder

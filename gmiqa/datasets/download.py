@@ -7,13 +7,20 @@ Taught in ``notebooks/07_finetuning.ipynb``.
   ``Range`` request when the server honours it, and restarts from zero when it answers
   with the whole file instead. A completed file is checked against its published
   sha256/md5 when the registry has one (a mismatch deletes the partial file and names
-  both digests), else reported as "not verified".
-- Archives (zip, tar) are checked member by member *before* anything is written: absolute
-  paths, ``..`` components, links that point outside the target, device files and zip
-  symlinks are refused, so no archive can write outside its folder.
+  both digests); without one, an :class:`UnverifiedDownloadWarning` (printed on stderr)
+  says so at download time and gives the file's sha256.
+- Archives (zip, tar) are unpacked into a temporary folder beside the target and moved
+  into place only when complete. Member names are checked first (absolute paths, ``..``
+  components, zip symlinks are refused); tars are extracted with Python's own
+  ``filter="data"`` (PEP 706), which refuses links that lead outside the folder (also
+  through a chain of links) and device files. A malicious, truncated or corrupt archive
+  raises DatasetError and leaves nothing behind.
 - A ``.gmiqa-<name>.complete`` marker records what was fetched once the set is in place.
 - :func:`ensure_dataset` never touches the network: it finds a set or raises a
   DatasetError that tells a user without internet exactly which file to put where.
+- :func:`download_weights` fetches a published backbone state dict of the registry's
+  ``weights`` section (ImageNet SCNet-50, torchvision ResNet-50) the same way, checked
+  against its published sha256 or sha256 prefix, for ``--backbone-weights``.
 """
 
 from __future__ import annotations
@@ -22,16 +29,27 @@ import datetime as _dt
 import hashlib
 import http.client
 import json
+import lzma
 import os
+import shutil
 import stat
 import tarfile
+import tempfile
 import urllib.error
 import urllib.request
+import warnings
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from gmiqa.atomic import atomic_write_text
-from gmiqa.datasets.registry import DatasetInfo, RegistryFile, get_dataset_info
+from gmiqa.datasets.registry import (
+    DatasetInfo,
+    RegistryFile,
+    WeightsInfo,
+    get_dataset_info,
+    get_weights_info,
+)
 from gmiqa.errors import ConfigError, DatasetError
 
 _CHUNK = 1 << 20
@@ -62,13 +80,20 @@ def file_digests(path: str | os.PathLike) -> dict[str, str]:
     return {"sha256": sha.hexdigest(), "md5": md5.hexdigest()}
 
 
-def _checksum_problem(path: Path, sha256: str | None, md5: str | None) -> str | None:
-    if not sha256 and not md5:
+def _checksum_problem(
+    path: Path, sha256: str | None, md5: str | None, sha256_prefix: str | None = None
+) -> str | None:
+    if not sha256 and not md5 and not sha256_prefix:
         return None
     actual = file_digests(path)
     for algo, expected in (("sha256", sha256), ("md5", md5)):
         if expected and actual[algo].lower() != expected.lower():
             return f"{algo} {actual[algo]} does not match the expected {expected}"
+    if sha256_prefix and not actual["sha256"].startswith(sha256_prefix.lower()):
+        return (
+            f"sha256 {actual['sha256']} does not start with the published prefix "
+            f"{sha256_prefix.lower()}"
+        )
     return None
 
 
@@ -100,10 +125,12 @@ def download_file(
     size: int | None = None,
     progress: bool = True,
     timeout: float = 60.0,
+    sha256_prefix: str | None = None,
 ) -> Path:
     """Fetch ``url`` to ``dest`` through ``dest.part``, resuming and verifying.
 
-    Returns ``dest``. A transfer cut short keeps ``dest.part`` and raises DatasetError
+    Returns ``dest``. ``sha256_prefix`` checks the file's sha256 against the leading hex
+    digits a publisher gives (a torch.hub-style ``<name>-<prefix>.pth`` file name). A transfer cut short keeps ``dest.part`` and raises DatasetError
     (call again to resume); a checksum mismatch deletes it and raises DatasetError.
     See ``notebooks/07_finetuning.ipynb``.
     """
@@ -112,7 +139,7 @@ def download_file(
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.is_file():
-        problem = _checksum_problem(dest, sha256, md5)
+        problem = _checksum_problem(dest, sha256, md5, sha256_prefix)
         if problem:
             raise DatasetError(f"{dest} exists but its {problem}; delete it to download again")
         return dest
@@ -131,9 +158,10 @@ def download_file(
             if (
                 whole is not None
                 and offset == whole
-                and _checksum_problem(part, sha256, md5) is None
+                and _checksum_problem(part, sha256, md5, sha256_prefix) is None
             ):
                 os.replace(part, dest)
+                _warn_unverified(dest, url, sha256, md5, sha256_prefix)
                 return dest
             part.unlink()
             offset = 0
@@ -161,16 +189,21 @@ def download_file(
                     bar.update(len(chunk))
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         kept = part.stat().st_size if part.is_file() else 0
+        if kept:
+            what = f"{kept} bytes kept in {part}, run the download again to resume"
+        else:
+            part.unlink(missing_ok=True)
+            what = "nothing was saved, run the download again"
         raise DatasetError(
-            f"download of {url} failed ({exc}); {kept} bytes kept in {part}, run the download "
-            f"again to resume, or fetch the file by hand and save it as {dest}"
+            f"download of {url} failed ({exc}); {what}, or fetch the file by hand and save it "
+            f"as {dest}"
         ) from None
     if total is not None and received != total:
         raise DatasetError(
             f"download of {url} ended at {received} of {total} bytes; {part} is kept, run the "
             "download again to resume"
         )
-    problem = _checksum_problem(part, sha256, md5)
+    problem = _checksum_problem(part, sha256, md5, sha256_prefix)
     if problem:
         part.unlink()
         raise DatasetError(
@@ -178,7 +211,26 @@ def download_file(
             "damaged file on the server, or an interrupted transfer)"
         )
     os.replace(part, dest)
+    _warn_unverified(dest, url, sha256, md5, sha256_prefix)
     return dest
+
+
+class UnverifiedDownloadWarning(UserWarning):
+    """A downloaded file has no published checksum to verify it (``07_finetuning``)."""
+
+
+def _warn_unverified(
+    dest: Path, url: str, sha256: str | None, md5: str | None, sha256_prefix: str | None = None
+) -> None:
+    if sha256 or md5 or sha256_prefix:
+        return
+    digest = file_digests(dest)["sha256"]
+    warnings.warn(
+        f"{dest} from {url} is NOT verified: no checksum is published for it. Its sha256 is "
+        f"{digest}; compare it with a copy you trust.",
+        UnverifiedDownloadWarning,
+        stacklevel=3,
+    )
 
 
 # -- safe extraction ---------------------------------------------------------------------
@@ -193,59 +245,99 @@ def _check_member_name(name: str, archive: Path, target: Path) -> Path:
     return out
 
 
-def _inside(path: Path, target: Path) -> bool:
-    path = path.resolve()
-    return path == target or target in path.parents
+def _check_tar_complete(tf: tarfile.TarFile, archive: Path) -> list[tarfile.TarInfo]:
+    """Every member of ``tf``; DatasetError when the archive stops before its end marker.
+
+    ``tarfile`` treats a file cut at a member boundary (or inside a header) as the end of
+    the archive; a whole tar ends with a zero block after the last member's data.
+    """
+    try:
+        members = tf.getmembers()
+        tf.fileobj.seek(tf.offset)
+        end = tf.fileobj.read(tarfile.BLOCKSIZE)
+    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
+        raise DatasetError(f"{archive}: truncated or corrupt tar archive ({exc})") from None
+    if len(end) != tarfile.BLOCKSIZE or end.count(0) != tarfile.BLOCKSIZE:
+        raise DatasetError(
+            f"{archive}: truncated tar archive (it stops after {len(members)} member(s), "
+            "before the end-of-archive marker); download it again"
+        )
+    return members
+
+
+def _move_into(source: Path, target: Path) -> None:
+    """Move the contents of ``source`` into ``target``, merging folders that exist there."""
+    for entry in sorted(source.iterdir()):
+        dest = target / entry.name
+        if entry.is_dir() and not entry.is_symlink() and dest.is_dir() and not dest.is_symlink():
+            _move_into(entry, dest)
+        else:
+            if dest.is_dir() and not dest.is_symlink():
+                shutil.rmtree(dest)
+            os.replace(entry, dest)
 
 
 def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
     """Extract a zip or tar archive into ``target``, refusing any member that escapes it.
 
-    Every member is checked before the first one is written, so a malicious archive
-    leaves nothing behind. See ``notebooks/07_finetuning.ipynb``.
+    Member names are checked before anything is written (absolute paths, ``..``, zip
+    symlinks are refused); a tar is then extracted with Python's own ``filter="data"``
+    (PEP 706: no links, devices or paths leading outside the folder). Everything is
+    unpacked into a temporary folder beside ``target`` and moved into place only when the
+    whole archive came out, so a malicious, truncated or corrupt archive raises
+    DatasetError naming it and leaves nothing behind. See ``notebooks/07_finetuning.ipynb``.
     """
     archive = Path(archive)
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     target = target.resolve()
     if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf:
+        try:
+            zf = zipfile.ZipFile(archive)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise DatasetError(f"{archive}: corrupt zip archive ({exc})") from None
+        with zf:
             for info in zf.infolist():
                 _check_member_name(info.filename, archive, target)
                 if stat.S_ISLNK(info.external_attr >> 16):
                     raise DatasetError(
                         f"{archive}: member {info.filename!r} is a symbolic link; refused"
                     )
-            zf.extractall(target)
-        return target
+            return _extract_via_temporary(archive, target, zf.extractall)
     try:
         tf = tarfile.open(archive)
-    except (tarfile.TarError, OSError) as exc:
+    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
         raise DatasetError(f"{archive}: not a zip or tar archive ({exc})") from None
     with tf:
-        members = tf.getmembers()
+        members = _check_tar_complete(tf, archive)
         for m in members:
-            out = _check_member_name(m.name, archive, target)
-            if m.issym():
-                link = PurePosixPath(m.linkname)
-                if link.is_absolute() or not _inside(out.parent / m.linkname, target):
-                    raise DatasetError(
-                        f"{archive}: link {m.name!r} -> {m.linkname!r} points outside {target}"
-                    )
-            elif m.islnk():
-                if PurePosixPath(m.linkname).is_absolute() or not _inside(
-                    target / m.linkname, target
-                ):
-                    raise DatasetError(
-                        f"{archive}: hard link {m.name!r} -> {m.linkname!r} points outside {target}"
-                    )
-            elif not (m.isfile() or m.isdir()):
-                raise DatasetError(f"{archive}: member {m.name!r} is a device or pipe; refused")
-        # The "data" filter repeats these checks inside tarfile where it exists.
-        if hasattr(tarfile, "data_filter"):
-            tf.extractall(target, members=members, filter="data")
-        else:  # pragma: no cover - Python without PEP 706
-            tf.extractall(target, members=members)
+            _check_member_name(m.name, archive, target)
+
+        def extract(folder: Path) -> None:
+            tf.extractall(folder, members=members, filter="data")
+
+        return _extract_via_temporary(archive, target, extract)
+
+
+def _extract_via_temporary(archive: Path, target: Path, extract) -> Path:
+    try:  # beside the target; inside it where its parent is not writable
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.extract-", dir=target.parent))
+    except OSError:
+        tmp = Path(tempfile.mkdtemp(prefix=".gmiqa-extract-", dir=target))
+    try:
+        try:
+            extract(tmp)
+        except tarfile.FilterError as exc:
+            raise DatasetError(
+                f"{archive}: refused, member {getattr(exc.tarinfo, 'name', '?')!r} would "
+                f"point or be written outside {target} ({exc})"
+            ) from None
+        except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError,
+                OSError) as exc:  # fmt: skip
+            raise DatasetError(f"{archive}: truncated or corrupt archive ({exc})") from None
+        _move_into(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
@@ -380,6 +472,56 @@ def download(
     return folder
 
 
+# -- backbone weights --------------------------------------------------------------------
+def weights_instructions(info: WeightsInfo, folder: str | os.PathLike) -> str:
+    """Where a weights file is published and where to save it, for a machine without internet.
+
+    See ``notebooks/07_finetuning.ipynb``.
+    """
+    dest = Path(folder) / info.filename
+    size = f" ({info.size_bytes:,} bytes)" if info.size_bytes else ""
+    lines = [f"On a machine with internet, from {info.page}:"]
+    lines.append(f"  - {info.url}{size}, {info.describe_checksum()}: save it as {dest}")
+    lines += [f"    or {m}" for m in info.mirrors]
+    lines.append(
+        f"then pass --backbone-weights {dest} (backbone {info.backbone}). Cite: {info.citation}"
+    )
+    return "\n".join(lines)
+
+
+def download_weights(
+    name: str,
+    folder: str | os.PathLike,
+    url: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Download the registry's backbone weights ``name`` into ``folder``; returns the file.
+
+    ``name`` is a ``weights`` entry (``"scnet50_imagenet"``, ``"resnet50_imagenet_v1"``) or
+    its backbone (``"scnet50"``, ``"resnet50"``); ``url`` replaces the registry address
+    (a mirror). The file is resumable like :func:`download_file` and checked against the
+    published sha256, or the published sha256 prefix where only that is known (a
+    mismatch deletes it); without either, an :class:`UnverifiedDownloadWarning` says so.
+    A file already in place is checked and returned without a transfer. Pass the result
+    to ``--backbone-weights`` (or ``build_model(settings, backbone_weights=...)``).
+    See ``notebooks/07_finetuning.ipynb``.
+    """
+    info = get_weights_info(name)
+    folder = Path(folder).expanduser()
+    dest = folder / info.filename
+    try:
+        return download_file(
+            url or info.url,
+            dest,
+            sha256=info.sha256,
+            size=info.size_bytes,
+            progress=progress,
+            sha256_prefix=info.sha256_prefix,
+        )
+    except DatasetError as exc:
+        raise DatasetError(f"{exc}\n{weights_instructions(info, folder)}") from None
+
+
 def remove_partial(root: str | os.PathLike) -> list[Path]:
     """Delete leftover ``*.part`` files under ``root`` (to restart rather than resume).
 
@@ -393,11 +535,14 @@ def remove_partial(root: str | os.PathLike) -> list[Path]:
 
 
 __all__ = [
+    "UnverifiedDownloadWarning",
     "download",
     "download_file",
+    "download_weights",
     "ensure_dataset",
     "file_digests",
     "manual_instructions",
     "remove_partial",
     "safe_extract",
+    "weights_instructions",
 ]

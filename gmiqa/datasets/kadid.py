@@ -15,6 +15,7 @@ better; it is normalised to [0, 1] by ``(dmos - 1) / 4``.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 from pathlib import Path
@@ -23,6 +24,7 @@ from gmiqa.datasets.base import (
     ImageListDataset,
     IQARecord,
     normalise_scores,
+    read_score_text,
     require_image,
     resolve_root,
 )
@@ -49,7 +51,8 @@ def load_kadid10k(root: str | os.PathLike, transform=None) -> ImageListDataset:
     score_file = folder / SCORE_FILE
     images = folder / "images"
     rows: list[tuple[str, int, int, int, float]] = []
-    with open(score_file, newline="") as fh:
+    where: list[str] = []
+    with io.StringIO(read_score_text(score_file), newline="") as fh:
         reader = csv.DictReader(fh)
         missing = {"dist_img", "dmos"} - set(reader.fieldnames or [])
         if missing:
@@ -69,7 +72,10 @@ def load_kadid10k(root: str | os.PathLike, transform=None) -> ImageListDataset:
                 ) from None
             ref, dtype, level = (int(g) for g in match.groups())
             rows.append((name, ref, dtype, level, dmos))
-    scores = normalise_scores([r[4] for r in rows], *SCORE_RANGE, HIGHER_IS_BETTER)
+            where.append(f"line {line}")
+    scores = normalise_scores(
+        [r[4] for r in rows], *SCORE_RANGE, HIGHER_IS_BETTER, source=score_file, where=where
+    )
     records = []
     for (name, ref, dtype, level, dmos), score in zip(rows, scores):
         path = images / name

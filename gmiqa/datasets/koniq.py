@@ -15,6 +15,7 @@ its own content, so ``ref_id`` is the row index (splits are by image).
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from gmiqa.datasets.base import (
     ImageListDataset,
     IQARecord,
     normalise_scores,
+    read_score_text,
     require_image,
     resolve_root,
 )
@@ -52,7 +54,8 @@ def load_koniq10k(
     score_file = folder / SCORE_FILE
     images = folder / resolution
     rows: list[tuple[str, float]] = []
-    with open(score_file, newline="") as fh:
+    where: list[str] = []
+    with io.StringIO(read_score_text(score_file), newline="") as fh:
         reader = csv.DictReader(fh)
         missing = {"image_name", "MOS"} - set(reader.fieldnames or [])
         if missing:
@@ -62,11 +65,14 @@ def load_koniq10k(
         for line, row in enumerate(reader, start=2):
             try:
                 rows.append((row["image_name"].strip(), float(row["MOS"])))
+                where.append(f"line {line}")
             except (AttributeError, TypeError, ValueError):
                 raise DatasetError(
                     f"{score_file}, line {line}: MOS {row.get('MOS')!r} is not a number"
                 ) from None
-    scores = normalise_scores([r[1] for r in rows], *SCORE_RANGE, HIGHER_IS_BETTER)
+    scores = normalise_scores(
+        [r[1] for r in rows], *SCORE_RANGE, HIGHER_IS_BETTER, source=score_file, where=where
+    )
     records = []
     for index, ((name, mos), score) in enumerate(zip(rows, scores)):
         path = images / name

@@ -79,11 +79,13 @@ def load_live(root: str | os.PathLike, realigned: bool = False, transform=None) 
             index = offset + k
             if int(orgs[index]) == 1:  # a copy of the reference, not a distorted image
                 continue
-            entries.append((f"{sub}/img{k + 1}.bmp", type_id, refnames[index], dmos[index]))
+            entries.append((f"{sub}/img{k + 1}.bmp", type_id, refnames[index], dmos[index],
+                            f"entry {index + 1} ({sub}/img{k + 1}.bmp)"))  # fmt: skip
         offset += count
-    scores = normalise_scores([e[3] for e in entries], *SCORE_RANGE, HIGHER_IS_BETTER)
+    scores = normalise_scores([e[3] for e in entries], *SCORE_RANGE, HIGHER_IS_BETTER,
+                              source=score_file, where=[e[4] for e in entries])  # fmt: skip
     records = []
-    for (name, type_id, ref, raw), score in zip(entries, scores):
+    for (name, type_id, ref, raw, _), score in zip(entries, scores):
         path = folder / name
         require_image(path, score_file)
         records.append(

@@ -81,7 +81,8 @@ def load_livec(root: str | os.PathLike, transform=None) -> ImageListDataset:
             f"{names_file} lists {len(names)} images but {mos_file} has {len(mos)} scores"
         )
     names, mos = names[N_TRAINING:], mos[N_TRAINING:]
-    scores = normalise_scores(mos, *SCORE_RANGE, HIGHER_IS_BETTER)
+    where = [f"entry {i + 1 + N_TRAINING} of AllMOS_release" for i in range(len(mos))]
+    scores = normalise_scores(mos, *SCORE_RANGE, HIGHER_IS_BETTER, source=mos_file, where=where)
     images = folder / "Images"
     records = []
     for index, (name, raw, score) in enumerate(zip(names, mos, scores)):

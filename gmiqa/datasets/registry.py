@@ -150,3 +150,107 @@ def get_dataset_info(name: str) -> DatasetInfo:
     if key not in registry:
         raise DatasetError(f"{registry_path()}: has no entry for {key!r}")
     return registry[key]
+
+
+# -- backbone weights --------------------------------------------------------------------
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """A ``weights`` entry of the registry: a published backbone state-dict file.
+
+    See ``notebooks/07_finetuning.ipynb``. ``sha256`` is the whole published digest, or
+    ``None`` where only ``sha256_prefix`` (the hex digits of a torch.hub-style file name
+    ``<name>-<prefix>.pth``) is published; ``checksum_source`` says which.
+    """
+
+    key: str
+    title: str
+    page: str
+    filename: str
+    url: str
+    backbone: str  # the ModelSettings.backbone the file is for
+    use: str
+    licence: str
+    citation: str
+    size_bytes: int | None = None
+    sha256: str | None = None
+    sha256_prefix: str | None = None
+    checksum_source: str | None = None
+    mirrors: tuple[str, ...] = ()
+
+    def describe_checksum(self) -> str:
+        if self.sha256:
+            return f"sha256 {self.sha256}"
+        if self.sha256_prefix:
+            return f"sha256 starting with {self.sha256_prefix} (only this prefix is published)"
+        return "no published checksum, not verified"
+
+
+def _weights_entry(key: str, e: dict) -> WeightsInfo:
+    sha256 = (e.get("sha256") or "").lower() or None
+    prefix = (e.get("sha256_prefix") or "").lower() or None
+    size = e.get("size_bytes")
+    info = WeightsInfo(
+        key=key,
+        title=e["title"],
+        page=e["page"],
+        filename=e["filename"],
+        url=e["url"],
+        backbone=e["backbone"],
+        use=e["use"],
+        licence=e["licence"],
+        citation=e["citation"],
+        size_bytes=None if size is None else int(size),
+        sha256=sha256,
+        sha256_prefix=prefix,
+        checksum_source=e.get("checksum_source"),
+        mirrors=tuple(str(m) for m in e.get("mirrors", ())),
+    )
+    name = info.filename
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise ValueError(f"weights {key!r}: filename {name!r} must be a plain file name")
+    for what, url in (("url", info.url), ("page", info.page)):
+        if not str(url).startswith(("http://", "https://")):
+            raise ValueError(f"weights {key!r}: {what} {url!r} is not an http(s) address")
+    if sha256 is not None and not (len(sha256) == 64 and _HEX.fullmatch(sha256)):
+        raise ValueError(f"weights {key!r}: sha256 {sha256!r} is not 64 hex digits")
+    if prefix is not None and not (len(prefix) <= 64 and _HEX.fullmatch(prefix)):
+        raise ValueError(f"weights {key!r}: sha256_prefix {prefix!r} is not hex digits")
+    if sha256 and prefix and not sha256.startswith(prefix):
+        raise ValueError(f"weights {key!r}: sha256 does not start with its sha256_prefix")
+    if info.size_bytes is not None and info.size_bytes <= 0:
+        raise ValueError(f"weights {key!r}: size_bytes must be positive")
+    return info
+
+
+def load_weights_registry(path: str | os.PathLike | None = None) -> dict[str, WeightsInfo]:
+    """Every ``weights`` entry of the registry by key ({} for a registry without them).
+
+    See ``notebooks/07_finetuning.ipynb``. A malformed entry raises DatasetError naming the
+    registry file and the entry.
+    """
+    path = Path(path) if path is not None else registry_path()
+    try:
+        raw = json.loads(path.read_text())
+        return {key: _weights_entry(key, e) for key, e in raw.get("weights", {}).items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DatasetError(f"{path}: not a valid weights registry ({exc})") from None
+
+
+def get_weights_info(name: str) -> WeightsInfo:
+    """The ``weights`` entry ``name``: its key (``"scnet50_imagenet"``) or its backbone
+    (``"scnet50"``, ``"resnet50"``) where one entry is for that backbone.
+
+    Unknown names raise ConfigError listing the entries. See ``notebooks/07_finetuning.ipynb``.
+    """
+    registry = load_weights_registry()
+    key = str(name).strip().lower()
+    if key in registry:
+        return registry[key]
+    matches = [w for w in registry.values() if w.backbone.lower() == key]
+    if len(matches) == 1:
+        return matches[0]
+    known = ", ".join(registry) or "none"
+    raise ConfigError(f"no backbone weights {name!r} in {registry_path()}: choose one of {known}")

@@ -159,6 +159,7 @@ class SyntheticIQADataset(Dataset):
         self.ref_ids, self.types, self.levels = keys_arr[:, 0], keys_arr[:, 1], keys_arr[:, 2]
         self.names = names
         self._scores = np.full(len(keys), np.nan)
+        self._bank = None  # an ImageBank of this set's items, once built (see build_bank)
         self.fingerprint = self._fingerprint()
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         if self.cache_dir is not None:
@@ -261,11 +262,53 @@ class SyntheticIQADataset(Dataset):
         """The prepared pristine reference (uint8) of item ``index``."""
         return self.references[self._by_ref[int(self.ref_ids[self._check(index)])]].image
 
-    def distorted(self, index: int) -> np.ndarray:
-        """The distorted image (uint8 RGB, ``image_size``) of item ``index``."""
+    # -- the image bank: every item made once, in parallel ------------------------------
+    def build_bank(
+        self, cache_dir: str | os.PathLike | None = None, workers: int | None = None,
+        progress: bool | None = None,
+    ):  # fmt: skip
+        """Make every item once, in a process pool, into an image bank; items then read from it.
+
+        See :func:`gmiqa.datasets.bank.build_synthetic_bank` (``06_graph_pretraining``).
+        ``cache_dir`` defaults to this set's own. Returns the
+        :class:`~gmiqa.datasets.bank.ImageBank`.
+        """
+        from gmiqa.datasets.bank import build_synthetic_bank
+
+        folder = cache_dir if cache_dir is not None else self.cache_dir
+        if folder is None:
+            raise ConfigError("build_bank needs a cache_dir (the set has none)")
+        show = self.progress if progress is None else progress
+        return build_synthetic_bank(self, folder, workers, show)
+
+    def attach_bank(self, bank) -> None:
+        """Read items and scores from ``bank`` (made from this very set: same fingerprint)."""
+        if bank.fingerprint != self.fingerprint or len(bank) != len(self):
+            raise ConfigError(f"{bank.path}: the image bank was made from other data")
+        self._bank = bank
+        self._scores = np.asarray(bank.labels["score"], dtype=np.float64).copy()
+
+    @property
+    def bank(self):
+        """The attached :class:`~gmiqa.datasets.bank.ImageBank`, or None."""
+        return self._bank
+
+    def generate(self, index: int) -> np.ndarray:
+        """Item ``index`` made from its reference now (no cache): uint8 RGB, ``image_size``."""
         from gmiqa.distortions import distort
 
         index = self._check(index)
+        ref_id, t, lv = int(self.ref_ids[index]), int(self.types[index]), int(self.levels[index])
+        image = distort(
+            self.reference_image(index), t, lv, seed=item_seed(self.seed, ref_id, t, lv)
+        )
+        return np.ascontiguousarray(image, dtype=np.uint8)
+
+    def distorted(self, index: int) -> np.ndarray:
+        """The distorted image (uint8 RGB, ``image_size``) of item ``index``."""
+        index = self._check(index)
+        if self._bank is not None:
+            return np.asarray(self._bank.images[index])
         cached = self._images_dir / f"{self.names[index]}.png" if self.cache_dir else None
         if cached is not None and cached.is_file():
             try:
@@ -273,11 +316,7 @@ class SyntheticIQADataset(Dataset):
                     return np.asarray(img.convert("RGB"))
             except OSError:
                 pass  # a damaged cache file is regenerated below
-        ref_id, t, lv = int(self.ref_ids[index]), int(self.types[index]), int(self.levels[index])
-        image = distort(
-            self.reference_image(index), t, lv, seed=item_seed(self.seed, ref_id, t, lv)
-        )
-        image = np.ascontiguousarray(image, dtype=np.uint8)
+        image = self.generate(index)
         if cached is not None:
             atomic_write(cached, lambda tmp: Image.fromarray(image).save(tmp, format="PNG"))
         return image

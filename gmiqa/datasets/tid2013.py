@@ -24,6 +24,7 @@ from gmiqa.datasets.base import (
     IQARecord,
     case_insensitive_index,
     normalise_scores,
+    read_score_text,
     resolve_root,
 )
 from gmiqa.errors import DatasetError
@@ -47,8 +48,8 @@ def load_tid2013(root: str | os.PathLike, transform=None) -> ImageListDataset:
     """TID2013's 3,000 distorted images. See ``notebooks/07_finetuning.ipynb``."""
     folder = find_root(root)
     score_file = folder / SCORE_FILE
-    rows = []
-    for line_no, line in enumerate(score_file.read_text(errors="replace").splitlines(), 1):
+    rows, where = [], []
+    for line_no, line in enumerate(read_score_text(score_file).splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split()
@@ -61,8 +62,11 @@ def load_tid2013(root: str | os.PathLike, transform=None) -> ImageListDataset:
             raise DatasetError(f"{score_file}, line {line_no}: {line!r} is not 'MOS i01_01_1.bmp'")
         ref, dtype, level = (int(g) for g in match.groups())
         rows.append((parts[1], ref, dtype, level, mos))
+        where.append(f"line {line_no}")
     index = case_insensitive_index(folder / "distorted_images")
-    scores = normalise_scores([r[4] for r in rows], *SCORE_RANGE, HIGHER_IS_BETTER)
+    scores = normalise_scores(
+        [r[4] for r in rows], *SCORE_RANGE, HIGHER_IS_BETTER, source=score_file, where=where
+    )
     records = []
     for (name, ref, dtype, level, mos), score in zip(rows, scores):
         path = index.get(name.lower())

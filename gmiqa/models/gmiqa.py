@@ -195,6 +195,21 @@ class GMIQA(nn.Module):
             level_pred=self.level_discriminator.predict(mu, sigma),
         )
 
+    def own_graph_codes(self, feats: Tensor) -> tuple[Tensor, Tensor]:
+        """Graph code and level ``mu`` of each image on its own one-node graph.
+
+        Taught in ``notebooks/08_embedding_explorer.ipynb``. ``feats`` (N, feature_dim)
+        -> codes (N, node_dim) and level mu (N,). Row i depends on image i alone (the
+        graph of one image: V_i, its self-edge E_ii, GCN-V with the self-loop only), so
+        these are per-image embeddings that do not depend on the batch.
+        """
+        v = self.node_builder(feats)
+        e = self.self_edges(feats).unsqueeze(1)  # (N, 1, edge_dim)
+        adjacency = e.mean(dim=-1, keepdim=True)  # (N, 1, 1); its diagonal is cleaned to 0
+        _, codes = self.type_discriminator(v.unsqueeze(1), adjacency)
+        mu, _ = self.level_discriminator(v, e)
+        return codes, mu
+
     def pretrain_forward(self, x: Images) -> PretrainOutput:
         """One mini-batch (one distortion type) -> graph code, nodes, edges and level head.
 

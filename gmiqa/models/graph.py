@@ -13,13 +13,23 @@ One mini-batch of N images is one graph with N nodes (images) and N^2 directed e
 - :class:`NodeGCN` (GCN-V): a GCN over the N image nodes whose adjacency is the channel
   mean of E reshaped (N, N).
 
-Every graph layer is PyTorch Geometric's :class:`~torch_geometric.nn.DenseGCNConv`. Its
-adjacency first goes through :func:`clean_adjacency` (NaN -> 0, negatives -> 0, diagonal
--> 0), and the layer then sets self-loops to 1 and normalises ``D^-1/2 (A + I) D^-1/2``.
-With non-negative off-diagonal weights and unit self-loops every degree is >= 1, so the
-normalisation never divides by zero or takes the root of a negative number (the
-reference code produced NaN there). :func:`normalized_adjacency` computes the same
-matrix explicitly (for plots and tests).
+Every graph layer is PyTorch Geometric's :class:`~torch_geometric.nn.DenseGCNConv` (its
+``lin`` and ``bias`` parameters, so checkpoints load unchanged). Its adjacency first goes
+through :func:`clean_adjacency` (NaN -> 0, negatives -> 0, diagonal -> 0), self-loops are
+set to 1 and the layer computes ``D^-1/2 (A + I) D^-1/2 (h W) + b``. With non-negative
+off-diagonal weights and unit self-loops every degree is >= 1, so the normalisation never
+divides by zero or takes the root of a negative number (the reference code produced NaN
+there). :func:`normalized_adjacency` computes the same matrix explicitly (for plots and
+tests).
+
+A stack of layers (:class:`_GCNStack`) builds ``A + I`` and ``d = deg^-1/2`` once per
+forward and applies each layer as ``d * ((A + I) @ (d * h W)) + b``, the same product as
+``DenseGCNConv(h, A)`` (equal to float rounding) without re-normalising the M x M matrix
+in every layer (the layer's own ``forward`` clones, fills, sums and scales it twice on
+each call) and without an M x M normalised copy: for GCN-E, M = N^2 nodes, so these are
+the largest tensors of graph pre-training. Under autocast the matrix is cast once, not
+per layer. One-node graphs (``self_edges``: N graphs of one node) have ``A + I = [1]``
+and skip the adjacency altogether.
 """
 
 from __future__ import annotations
@@ -67,6 +77,29 @@ def normalized_adjacency(weights: Tensor, eps: float = _EPS) -> Tensor:
     a = a + torch.eye(a.shape[-1], device=a.device, dtype=a.dtype)
     d = a.sum(dim=-1).clamp(min=eps).rsqrt()
     return d.unsqueeze(-1) * a * d.unsqueeze(-2)
+
+
+def self_loop_adjacency(weights: Tensor) -> tuple[Tensor, Tensor]:
+    """``A + I`` and ``d = deg^-1/2`` with ``A = clean_adjacency(weights)``: what GCN layers share.
+
+    Taught in ``notebooks/04_distortion_graph.ipynb``. ``normalized_adjacency(w)`` equals
+    ``d.unsqueeze(-1) * a * d.unsqueeze(-2)``; :class:`_GCNStack` never forms that matrix.
+
+    Shape: ``(..., M, M)`` -> ``(..., M, M)`` float32 and ``(..., M)``.
+    """
+    # float32 even under bf16 autocast: degrees are sums of up to N^2 weights
+    w = torch.nan_to_num(weights.float(), nan=0.0, posinf=0.0, neginf=0.0).clamp(min=0.0)
+    m = w.shape[-1]
+    a = w.masked_fill(torch.eye(m, device=w.device, dtype=torch.bool), 1.0)  # one pass
+    # every degree is >= 1 (unit self-loop); clamp as DenseGCNConv does
+    return a, a.sum(dim=-1).clamp(min=1.0).rsqrt()
+
+
+def _autocast_dtype(t: Tensor) -> torch.dtype | None:
+    kind = t.device.type
+    if kind in ("cuda", "cpu", "xpu", "mps") and torch.is_autocast_enabled(kind):
+        return torch.get_autocast_dtype(kind)
+    return None
 
 
 def dense_to_edge_list(weights: Tensor) -> tuple[Tensor, Tensor]:
@@ -133,7 +166,33 @@ class _GCNStack(nn.Module):
         dims = [in_dim] + [out_dim] * int(layers)
         self.convs = nn.ModuleList(DenseGCNConv(a, b) for a, b in zip(dims[:-1], dims[1:]))
 
-    def forward(self, h: Tensor, adj: Tensor) -> Tensor:
+    def forward(self, h: Tensor, adj: Tensor | None) -> Tensor:
+        """``h`` (M, F) or (B, M, F) and ``adj`` (M, M) or (B, M, M) edge weights.
+
+        ``adj=None`` only for one-node graphs (M == 1), whose normalised adjacency is 1.
+        """
+        squeeze = h.dim() == 2
+        h = h.unsqueeze(0) if squeeze else h
+        if h.shape[-2] == 1:  # D^-1/2 (A + I) D^-1/2 == [[1]]: the layers are affine maps
+            for i, conv in enumerate(self.convs):
+                h = conv.lin(F.relu(h) if i else h)
+                if conv.bias is not None:
+                    h = h + conv.bias
+            return h.squeeze(0) if squeeze else h
+        a, d = self_loop_adjacency(adj)
+        d = d.unsqueeze(-1)
+        dtype = _autocast_dtype(a)
+        if dtype is not None:
+            a = a.to(dtype)  # once for every layer (autocast casts it in each matmul); d float32
+        for i, conv in enumerate(self.convs):
+            out = conv.lin(F.relu(h) if i else h)
+            # DenseGCNConv: (d_i a_ij d_j) @ out + b, without forming the normalised matrix
+            out = d * torch.matmul(a, d * out)
+            h = out + conv.bias if conv.bias is not None else out
+        return h.squeeze(0) if squeeze else h
+
+    def reference_forward(self, h: Tensor, adj: Tensor) -> Tensor:
+        """The previous code path: each DenseGCNConv normalises the adjacency itself (tests)."""
         squeeze = h.dim() == 2
         adj = clean_adjacency(adj)
         for i, conv in enumerate(self.convs):
@@ -163,6 +222,8 @@ class EdgeBuilder(nn.Module):
         self.gcn = _GCNStack(in_dim, edge_dim, layers)
 
     def forward(self, edges: Tensor) -> Tensor:
+        if edges.shape[-2] == 1:  # one-node graphs (self-edges): no adjacency to compute
+            return self.gcn(edges, None)
         return self.gcn(edges, cosine_adjacency(edges))
 
 

@@ -78,8 +78,11 @@ def resnet50_backbone(
     Taught in ``notebooks/02_self_calibrated_conv.ipynb``.
 
     Args:
-        weights: path of a local ResNet-50 state dict (torchvision key names; the ``fc``
-            entries are ignored).
+        weights: path of a local ResNet-50 state dict in torchvision's key layout, e.g.
+            ``resnet50-0676ba61.pth`` (ImageNet ``IMAGENET1K_V1``, the registry entry
+            ``resnet50_imagenet_v1``; ``gmiqa.datasets.download.download_weights`` fetches
+            it when asked). The ``fc`` entries are ignored; any other tensor the trunk
+            lacks (another depth) is a CheckpointError naming the file.
         imagenet_from_cache: load torchvision's ImageNet weights only if the file
             ``resnet50-0676ba61.pth`` is already in the torch hub cache
             (``torch.hub.get_dir()/checkpoints``); otherwise raise ConfigError naming
@@ -98,5 +101,6 @@ def resnet50_backbone(
         weights = cached
     backbone = ResNetBackbone(resnet)
     if weights is not None:
-        load_local_weights(backbone, weights, ignore_extra=True)
+        # torchvision's file holds the classifier too: only fc.* may be left over
+        load_local_weights(backbone, weights, ignore_extra=("fc.",))
     return backbone

@@ -53,12 +53,26 @@ class SCConv(nn.Module):
 
     def calibration(self, x: Tensor) -> Tensor:
         """The gate ``sigmoid(x + up(k2(x)))`` in (0, 1), same shape as ``x``."""
+        return self._gate(x, self.k2(x))
+
+    def _gate(self, x: Tensor, pooled: Tensor) -> Tensor:
         # Nearest up-sampling, as in the official code: each pooled cell gates a
         # pooling_r x pooling_r patch (a map not divisible by r is covered by nearest).
-        return torch.sigmoid(x + F.interpolate(self.k2(x), size=x.shape[-2:]))
+        n, c, h, w = x.shape
+        r = self.pooling_r
+        if h % r or w % r:
+            return torch.sigmoid(x + F.interpolate(pooled, size=(h, w)))
+        # Divisible map: nearest up-sampling is a broadcast over r x r blocks, so the sum
+        # is one kernel reading x and the small pooled map (no up-sampled map written and
+        # read again); the same values as interpolate + add, bit for bit.
+        up = x.view(n, c, h // r, r, w // r, r) + pooled.view(n, c, h // r, 1, w // r, 1)
+        return up.sigmoid_().view(n, c, h, w)  # in place: sigmoid's backward needs its output
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.k4(self.k3(x) * self.calibration(x))
+        gate = self._gate(x, self.k2(x))
+        if torch.is_grad_enabled():  # (requires_grad is not reliable under torch.func)
+            return self.k4(self.k3(x) * gate)
+        return self.k4(gate.mul_(self.k3(x)))  # no autograd: multiply into the gate's memory
 
 
 class SCBottleneck(nn.Module):

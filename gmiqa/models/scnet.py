@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -177,15 +178,22 @@ def pad_to_min_size(x: Tensor, min_size: int) -> Tensor:
 
 
 def load_local_weights(
-    module: nn.Module, weights: str | os.PathLike, ignore_extra: bool = False
+    module: nn.Module,
+    weights: str | os.PathLike,
+    ignore_extra: bool | Sequence[str] = False,
 ) -> None:
     """Load a state dict from a local ``.safetensors``, ``.pt`` or ``.pth`` file into ``module``.
 
     Taught in ``notebooks/02_self_calibrated_conv.ipynb``. Never downloads; a missing file
-    raises ConfigError, an unreadable or mismatching one CheckpointError, naming the file.
-    A ``{"state_dict": ...}`` wrapper and a ``module.`` prefix (DataParallel) are unwrapped.
-    With ``ignore_extra`` the checkpoint may hold keys ``module`` lacks (a classifier head
-    loaded into a feature extractor); every key ``module`` has must still be present.
+    raises ConfigError, an unreadable or mismatching one CheckpointError, naming the file
+    and saying in one sentence what does not fit (how many tensors are missing, extra or of
+    another shape, with an example, and which layout the file has).
+    A ``{"state_dict": ...}`` or ``{"model": ...}`` wrapper and a ``module.`` prefix
+    (DataParallel) are unwrapped; BatchNorm ``num_batches_tracked`` counters absent from
+    old files keep the module's values. ``ignore_extra``: ``True`` drops every key
+    ``module`` lacks; a sequence of prefixes (``("fc.",)``, a classifier head loaded into a
+    feature extractor) drops only those, so any other extra tensor (another depth, another
+    network) is an error. Every tensor ``module`` has must be in the file.
     """
     path = Path(weights).expanduser()
     if not path.is_file():
@@ -202,20 +210,93 @@ def load_local_weights(
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt or foreign file
         raise CheckpointError(f"{path}: cannot read weights ({exc})") from None
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
+    state = _plain_state_dict(state, path)
+    own = module.state_dict()
+    if ignore_extra is True:
+        state = {k: v for k, v in state.items() if k in own}
+    elif ignore_extra:
+        prefixes = (ignore_extra,) if isinstance(ignore_extra, str) else tuple(ignore_extra)
+        state = {k: v for k, v in state.items() if k in own or not k.startswith(prefixes)}
+    for key, value in own.items():  # files written before PyTorch 0.4.1 have no counters
+        bn = key.removesuffix("num_batches_tracked")
+        if bn != key and bn + "running_mean" in state:
+            state.setdefault(key, value)
+    problem = _mismatch(own, state)
+    if problem is None:
+        try:
+            module.load_state_dict(state, strict=True)
+            return
+        except RuntimeError as exc:
+            problem = " ".join(str(exc).split())
+    raise CheckpointError(f"{path}: weights do not fit {type(module).__name__}: {problem}")
+
+
+def _plain_state_dict(state, path: Path) -> dict[str, Tensor]:
+    for wrapper in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
+            state = state[wrapper]
+            break
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: holds a {type(state).__name__}, not a state dict")
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    if ignore_extra:
-        own = set(module.state_dict())
-        state = {k: v for k, v in state.items() if k in own}
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise CheckpointError(
-            f"{path}: weights do not fit {type(module).__name__}: {exc}"
-        ) from None
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, Tensor):
+            raise CheckpointError(
+                f"{path}: not a plain state dict (entry {key!r} is a {type(value).__name__}, "
+                "not a tensor)"
+            )
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def _some(keys: list[str], n: int = 3) -> str:
+    return ", ".join(keys[:n]) + (", ..." if len(keys) > n else "")
+
+
+def _mismatch(own: dict[str, Tensor], state: dict[str, Tensor]) -> str | None:
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and state[k].shape != own[k].shape]
+    if not (missing or extra or shapes):
+        return None
+    parts = []
+    if missing:
+        parts.append(
+            f"{len(missing)} of its {len(own)} tensors are not in the file ({_some(missing)})"
+        )
+    if extra:
+        parts.append(f"{len(extra)} tensors of the file have no place in it ({_some(extra)})")
+    if shapes:
+        k = shapes[0]
+        parts.append(
+            f"{len(shapes)} tensors differ in shape (e.g. {k}: file {tuple(state[k].shape)}, "
+            f"model {tuple(own[k].shape)})"
+        )
+    return "; ".join(parts) + _layout_hint(state)
+
+
+def _layout_hint(state: dict[str, Tensor]) -> str:
+    """What the file looks like: the layout of its keys and its blocks per stage."""
+    keys = list(state)
+    if any(k.startswith("backbone.") for k in keys):
+        return (
+            ". The file is a whole GMIQA model (keys 'backbone.*'), not a backbone state "
+            "dict: start from it with --init, not --backbone-weights"
+        )
+    blocks = []
+    for stage in range(1, 5):
+        found = {int(m.group(1)) for k in keys if (m := re.match(rf"layer{stage}\.(\d+)\.", k))}
+        blocks.append(max(found) + 1 if found else 0)
+    if any(".conv1_a." in k for k in keys):
+        stem = "a deep stem (SCNet v1d)" if "conv1.0.weight" in state else "a 7x7 stem"
+        return (
+            f". The file has the official SCNet key layout with {stem} and "
+            f"{tuple(blocks)} blocks per stage (the paper's SCNet-50: (3, 4, 6, 3), 7x7 stem)"
+        )
+    if any(re.match(r"layer\d+\.\d+\.conv2\.weight", k) for k in keys):
+        return (
+            f". The file has torchvision's ResNet key layout with {tuple(blocks)} blocks per "
+            "stage: it is for the resnet50 backbone (BL) when those are (3, 4, 6, 3)"
+        )
+    return ""
 
 
 def scnet50(num_classes: int | None = 1000, weights: str | os.PathLike | None = None) -> SCNet:
@@ -226,7 +307,9 @@ def scnet50(num_classes: int | None = 1000, weights: str | os.PathLike | None = 
     Args:
         num_classes: head size, or ``None`` for the feature extractor (2048 channels).
         weights: ``None`` (random initialisation) or the path of a local state dict, e.g.
-            the official ImageNet ``scnet50-dc6a7e87.pth`` you downloaded yourself.
+            the official ImageNet ``scnet50-dc6a7e87.pth`` in the official key layout
+            (registry entry ``scnet50_imagenet``; ``gmiqa.datasets.download``'s
+            ``download_weights`` fetches and checks it when asked).
             With ``num_classes=None`` a checkpoint's ``fc`` entries are ignored.
     """
     model = SCNet((3, 4, 6, 3), 64, num_classes)
@@ -253,4 +336,5 @@ def scnet_small(
 
 
 def _load_backbone(model: SCNet, weights: str | os.PathLike) -> None:
-    load_local_weights(model, weights, ignore_extra=model.num_classes is None)
+    # a feature extractor takes an ImageNet file without its classifier: fc.* is dropped
+    load_local_weights(model, weights, ignore_extra=("fc.",) if model.num_classes is None else ())

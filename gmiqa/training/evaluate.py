@@ -15,24 +15,42 @@ import numpy as np
 import torch
 
 from gmiqa.device import autocast, to_device_images
+from gmiqa.errors import ImageReadError
+from gmiqa.images import image_size
 from gmiqa.metrics import correlation_metrics, per_group_srocc
 
 
-def image_sizes(dataset, indices: Sequence[int]) -> list[tuple[int, int]]:
-    """(height, width) of the given items without decoding pixels when possible."""
-    if getattr(dataset, "image_size", None) is not None:  # the synthetic set: one size
-        return [tuple(dataset.image_size)] * len(indices)
-    from PIL import Image
+def image_sizes(
+    dataset, indices: Sequence[int], min_size: int | None = None
+) -> list[tuple[int, int]]:
+    """(height, width) of the given items without decoding pixels when possible.
 
+    An unreadable image file raises ImageReadError naming it; with ``min_size`` (a model's
+    ``min_input_size``) so does an image smaller than that, before any training or scoring.
+    Taught in ``notebooks/07_finetuning.ipynb``.
+    """
+    if getattr(dataset, "image_size", None) is not None:  # the synthetic set: one size
+        sizes = [tuple(dataset.image_size)] * len(indices)
+        if sizes and min_size is not None and min(sizes[0]) < min_size:
+            raise ImageReadError(
+                f"{getattr(dataset, 'name', 'dataset')}: images of {sizes[0][1]}x{sizes[0][0]} "
+                f"(WxH) are smaller than this model's minimum {min_size}x{min_size}"
+            )
+        return sizes
     sizes = []
     for i in indices:
         record = dataset.records[int(i)]
         path = getattr(record, "path", None)
         if path is None:
             sizes.append(tuple(dataset[int(i)]["image"].shape[-2:]))
-            continue
-        with Image.open(path) as img:  # reads the header only
-            sizes.append((img.height, img.width))
+        else:
+            sizes.append(image_size(path))  # reads the header only
+        if min_size is not None and min(sizes[-1]) < min_size:
+            h, w = sizes[-1]
+            raise ImageReadError(
+                f"{path or record.name}: image size {w}x{h} (WxH) is smaller than this model's "
+                f"minimum {min_size}x{min_size}"
+            )
     return sizes
 
 
@@ -83,7 +101,8 @@ def predict(
     preds: dict[int, float] = {}
     labels: dict[int, dict] = {}
     try:
-        for batch in size_batches(indices, image_sizes(dataset, indices), batch_size):
+        sizes = image_sizes(dataset, indices, getattr(model, "min_input_size", None))
+        for batch in size_batches(indices, sizes, batch_size):
             items = [dataset[int(i)] for i in batch]
             x = to_device_images(torch.stack([it["image"] for it in items]), device, channels_last)
             with autocast(device, amp):

@@ -33,6 +33,7 @@ from gmiqa.errors import ConfigError
 from gmiqa.metrics import summarise
 from gmiqa.profiles import FinetuneSettings, Profile, get_profile
 from gmiqa.training.evaluate import evaluate_predictions, image_sizes, predict, size_batches
+from gmiqa.training.loop import make_optimizer
 
 # How each set is split (method.md, Evaluation): by content where contents repeat.
 SPLIT_BY = {
@@ -64,13 +65,18 @@ def init_fingerprint(init: str | os.PathLike | None) -> str | None:
     return read_sidecar(init).get("config", {}).get("fingerprint") or Path(init).name
 
 
-def build_initialised(profile: Profile, init: str | os.PathLike | None, seed: int):
-    """A GMIQA model with the seeded random initialisation, then ``init``'s weights if given."""
+def build_initialised(
+    profile: Profile, init: str | os.PathLike | None, seed: int, backbone_weights=None
+):
+    """A GMIQA model with the seeded random initialisation, then ``init``'s weights if given.
+
+    ``backbone_weights``: a backbone state-dict file (ImageNet) used when ``init`` is None.
+    """
     from gmiqa.checkpoint import load_weights
     from gmiqa.models import build_model
 
     seed_everything(seed)
-    model = build_model(profile.model)
+    model = build_model(profile.model, None if init is not None else backbone_weights)
     if init is not None:
         load_weights(model, init, strict=True)
     return model
@@ -89,6 +95,8 @@ def finetune_split(
     stop_after: int | None = None,
     settings: FinetuneSettings | None = None,
     sample: bool = False,
+    backbone_weights: str | os.PathLike | None = None,
+    decoded: DecodedImages | None = None,
 ) -> dict:
     """Fine-tune on ``train_idx`` and evaluate on ``test_idx``; return the split's result.
 
@@ -105,24 +113,37 @@ def finetune_split(
     import tempfile
 
     from gmiqa.training import distributed
-    from gmiqa.training.loop import config_fingerprint, step_rng, train_steps
+    from gmiqa.training.loop import config_fingerprint, lr_factor, set_lr, step_rng, train_steps
 
     if settings is not None:
         profile = profile.replace(finetune=settings)
     s = profile.finetune
     dist_ctx = distributed.setup(resolve_device(device))  # torchrun: this rank's device
     dev = dist_ctx.device
-    model = build_initialised(profile, init, seed).to(dev)
+    model = build_initialised(profile, init, seed, backbone_weights).to(dev)
     if dev.type == "cuda" and profile.channels_last:
         model = model.to(memory_format=torch.channels_last)
     model.train()
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=s.lr)
+    optimizer = make_optimizer(parameter_groups(model, s.head_lr_mult), s.lr, s.weight_decay)
     runner = dist_ctx.wrap(model)  # DDP under torchrun; plain calls for one process
     train_idx = np.asarray(train_idx, dtype=np.int64)
-    sizes = image_sizes(dataset, train_idx)
+    images = decoded if decoded is not None else DecodedImages(dataset)
+    if s.crop:
+        # random crops of one size: any image mix batches together
+        sizes = [(int(s.crop), int(s.crop))] * len(train_idx)
+        for i in train_idx:
+            h, w = images.size(int(i))
+            if min(h, w) < s.crop:
+                raise ConfigError(
+                    f"{images.label(int(i))}: {w}x{h} pixels is smaller than the "
+                    f"{s.crop}x{s.crop} training crops of profile {profile.name}"
+                )
+    else:
+        sizes = image_sizes(dataset, train_idx, model.min_input_size)
     # The epoch's batches depend on (seed, epoch) only; their number is fixed per split.
     batches_per_epoch = len(size_batches(train_idx, sizes, s.batch_size, step_rng(seed, 0)))
     total = s.epochs * batches_per_epoch
+    warmup = int(round(s.warmup_fraction * total))
     cache: dict[int, list[np.ndarray]] = {}
 
     def batches_of(epoch: int) -> list[np.ndarray]:
@@ -132,10 +153,13 @@ def finetune_split(
         return cache[epoch]
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
+        set_lr(optimizer, s.lr * lr_factor(step, total, warmup, s.schedule))
         epoch, b = divmod(step, batches_per_epoch)
-        items = [dataset[int(i)] for i in dist_ctx.shard(batches_of(epoch)[b])]  # this rank's
-        x = to_device_images(torch.stack([it["image"] for it in items]), dev, profile.channels_last)
-        y = torch.tensor([float(it["score"]) for it in items], dtype=torch.float32, device=dev)
+        mine = dist_ctx.shard(batches_of(epoch)[b])  # this rank's
+        rng = step_rng(seed, step, 4)
+        x = torch.stack([images.window(int(i), s.crop, s.flip, rng) for i in mine])
+        x = to_device_images(x, dev, profile.channels_last)
+        y = torch.tensor([images.score(int(i)) for i in mine], dtype=torch.float32, device=dev)
         y = dist_ctx.gather_rows(y)  # the whole batch's targets (identity for one process)
         optimizer.zero_grad(set_to_none=True)
         with autocast(dev, profile.amp):
@@ -184,6 +208,65 @@ def finetune_split(
     return out
 
 
+def parameter_groups(model, head_lr_mult: float = 1.0) -> list[dict]:
+    """The backbone's parameters, and the rest (SPP projection, graph, heads) at ``head_lr_mult``.
+
+    Taught in ``notebooks/07_finetuning.ipynb``.
+    """
+    backbone, rest = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (backbone if name.startswith("backbone.") else rest).append(p)
+    return [{"params": backbone, "lr_mult": 1.0}, {"params": rest, "lr_mult": float(head_lr_mult)}]
+
+
+class DecodedImages:
+    """A set's images decoded once and kept as uint8 (up to ``max_bytes``), with their scores.
+
+    Taught in ``notebooks/07_finetuning.ipynb``. Fine-tuning reads every training image
+    once per epoch and every split reads the same files: decoding each once saves most of
+    a CPU epoch. ``window`` gives a random crop (and flip) as a float tensor (3, h, w).
+    """
+
+    def __init__(self, dataset, max_bytes: int = 2 << 30) -> None:
+        self.dataset = dataset
+        self.max_bytes = int(max_bytes)
+        self._images: dict[int, np.ndarray] = {}
+        self._bytes = 0
+        self._scores = np.asarray([float(r["score"]) for r in dataset.records], dtype=np.float32)
+
+    def image(self, index: int) -> np.ndarray:
+        img = self._images.get(index)
+        if img is None:
+            x = self.dataset[index]["image"]
+            img = x.mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+            if self._bytes + img.nbytes <= self.max_bytes:
+                self._images[index] = img
+                self._bytes += img.nbytes
+        return img
+
+    def size(self, index: int) -> tuple[int, int]:
+        return tuple(self.image(index).shape[:2])
+
+    def label(self, index: int) -> str:
+        r = self.dataset.records[index]
+        return str(getattr(r, "path", None) or r["name"])
+
+    def score(self, index: int) -> float:
+        return float(self._scores[index])
+
+    def window(self, index: int, crop: int | None, flip: bool, rng: np.random.Generator):
+        img = self.image(index)
+        if crop:
+            h, w = img.shape[:2]
+            top = int(rng.integers(0, h - crop + 1))
+            left = int(rng.integers(0, w - crop + 1))
+            img = img[top : top + crop, left : left + crop]
+        if flip and rng.random() < 0.5:
+            img = img[:, ::-1]
+        return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255.0)
+
+
 def model_path_for(results: str | os.PathLike) -> Path:
     """Where the split-0 model of a result file is kept (its sidecar must not be the results)."""
     results = Path(results)
@@ -191,14 +274,29 @@ def model_path_for(results: str | os.PathLike) -> Path:
 
 
 def finetune_config(
-    profile: Profile, dataset_name: str, init, splits: int | None = None, seed: int = 0
+    profile: Profile,
+    dataset_name: str,
+    init,
+    splits: int | None = None,
+    seed: int = 0,
+    data: str | None = None,
+    backbone_weights: str | os.PathLike | None = None,
 ) -> dict:
-    """The configuration of a fine-tuning run, with the fingerprint that identifies it."""
+    """The configuration of a fine-tuning run, with the fingerprint that identifies it.
+
+    ``data``: the dataset's fingerprint (:func:`gmiqa.datasets.bank.dataset_fingerprint`:
+    its file list, scores, and each image's size and mtime), so another folder, changed
+    scores or a rewritten image never return an earlier run's results.
+    """
     from gmiqa.training.loop import config_fingerprint
+    from gmiqa.training.pretrain import _file_identity
 
     profile = get_profile(profile)
     config = {
         "dataset": dataset_name,
+        "data_fingerprint": data,
+        "backbone_weights": str(backbone_weights) if backbone_weights else None,
+        "backbone_weights_identity": _file_identity(backbone_weights),
         "split_by": split_by_for(dataset_name),
         "splits": int(splits or profile.finetune.splits),
         "seed": int(seed),
@@ -208,7 +306,9 @@ def finetune_config(
         "loss": "mse(mu, score)",
     }
     # The init's own fingerprint identifies it; its path may be written differently.
-    config["fingerprint"] = config_fingerprint({k: v for k, v in config.items() if k != "init"})
+    config["fingerprint"] = config_fingerprint(
+        {k: v for k, v in config.items() if k not in ("init", "backbone_weights")}
+    )
     return config
 
 
@@ -239,6 +339,7 @@ def run_finetune(
     keep_model: str | os.PathLike | None = None,
     work_dir: str | os.PathLike | None = None,
     stop_after: int | None = None,
+    backbone_weights: str | os.PathLike | None = None,
 ) -> dict:
     """Fine-tune and evaluate over ``splits`` seeded splits; write the result JSON to ``out``.
 
@@ -254,7 +355,11 @@ def run_finetune(
 
     profile = get_profile(profile)
     dev = resolve_device(device)
-    config = finetune_config(profile, dataset_name, init, splits, seed)
+    from gmiqa.datasets.bank import dataset_fingerprint
+
+    config = finetune_config(
+        profile, dataset_name, init, splits, seed, dataset_fingerprint(dataset), backbone_weights
+    )
     key = config["fingerprint"]
     n, by = config["splits"], config["split_by"]
     split_list = make_splits(dataset.records, n, profile.finetune.train_fraction, seed, by=by)
@@ -288,12 +393,14 @@ def run_finetune(
             done = partial.get("splits", [])
     from gmiqa.training.distributed import current
 
+    decoded = DecodedImages(dataset)  # every split reads the same files: decode them once
     for k in range(len(done), n):
         train_idx, test_idx = split_list[k]
         ck = Path(work_dir) / f"{out.stem}-split{k}.safetensors" if work_dir else None
         res = finetune_split(
             profile, dataset, train_idx, test_idx, init, dev, step_seed(seed, k, 5),
             checkpoint=ck, progress=progress, stop_after=stop_after,
+            backbone_weights=backbone_weights, decoded=decoded,
         )  # fmt: skip
         model = res.pop("model")
         if k == 0 and keep_model is not None and current().is_main:
@@ -334,6 +441,23 @@ def _per_type_median(splits: list[dict]) -> dict[str, float]:
     return {t: float(np.nanmedian(v)) for t, v in sorted(values.items(), key=lambda kv: int(kv[0]))}
 
 
+def _row(per_split_srocc, per_split_plcc, **extra) -> dict:
+    sr = np.asarray(per_split_srocc, dtype=np.float64)
+    return {
+        **extra,
+        "srocc_median": float(np.nanmedian(sr)),
+        "srocc_mean": float(np.nanmean(sr)),
+        "srocc_std": float(np.nanstd(sr)),
+        "srocc_q25": float(np.nanpercentile(sr, 25)),
+        "srocc_q75": float(np.nanpercentile(sr, 75)),
+        "srocc_min": float(np.nanmin(sr)),
+        "srocc_max": float(np.nanmax(sr)),
+        "plcc_median": float(np.nanmedian(np.asarray(per_split_plcc, dtype=np.float64))),
+        "per_split_srocc": [float(v) for v in sr],
+        "splits": int(len(sr)),
+    }
+
+
 def run_ablation(
     profile: Profile | str,
     dataset,
@@ -344,35 +468,55 @@ def run_ablation(
     device: str | torch.device = "auto",
     seed: int = 0,
     progress: bool = True,
+    baselines: Sequence[str] = (),
+    backbone_weights: str | os.PathLike | None = None,
 ) -> dict:
     """Fine-tune from each initialisation in ``inits`` on the SAME splits; compare medians.
 
-    ``inits`` maps a row name (e.g. ``"none"``, ``"meta"``, ``"graph"``) to a checkpoint
-    or None. Writes ``out_dir/finetune-<dataset>-<row>.json`` per row and
-    ``out_dir/ablation-<dataset>.json`` with the medians. Taught in
+    ``inits`` maps a row name (e.g. ``"none"``, ``"meta"``, ``"graph_nometa"``,
+    ``"graph"``) to a checkpoint or None. ``baselines`` (``"niqe"``, ``"brisque"``) add
+    rows evaluated on the same splits' test images. Writes
+    ``out_dir/finetune-<dataset>-<row>.json`` per row and ``out_dir/ablation-<dataset>.json``
+    with each row's median, mean, spread and per-split SROCC. Taught in
     ``notebooks/07_finetuning.ipynb``.
     """
     from gmiqa.provenance import provenance
 
     out_dir = Path(out_dir)
+    profile = get_profile(profile)
     rows = {}
     for name, init in inits.items():
         out = out_dir / f"finetune-{dataset_name}-{name}.json"
         res = run_finetune(
             profile, dataset, dataset_name, init, out, splits, device, seed, progress,
             keep_model=model_path_for(out), work_dir=out_dir / "work",
+            backbone_weights=backbone_weights,
         )  # fmt: skip
-        rows[name] = {
-            "init": str(init) if init else None,
-            "srocc_median": res["summary"]["srocc"]["median"],
-            "srocc_mean": res["summary"]["srocc"]["mean"],
-            "plcc_median": res["summary"]["plcc"]["median"],
-            "splits": len(res["splits"]),
-        }
+        per = [r["metrics"] for r in res["splits"]]
+        rows[name] = _row(
+            [m["srocc"] for m in per], [m["plcc"] for m in per],
+            init=str(init) if init else None, kind="gmiqa",
+            seconds=float(sum(r.get("seconds", 0.0) for r in res["splits"])),
+        )  # fmt: skip
+    if baselines:
+        from gmiqa.baselines import evaluate_splits
+        from gmiqa.datasets.splits import make_splits
+
+        n = int(splits or profile.finetune.splits)
+        split_list = make_splits(
+            dataset.records, n, profile.finetune.train_fraction, seed, by=split_by_for(dataset_name)
+        )
+        for method in baselines:
+            res = evaluate_splits(method, dataset, split_list)
+            per = res["per_split"]
+            rows[method] = _row(
+                [m["srocc"] for m in per], [m["plcc"] for m in per], init=None, kind="baseline"
+            )
     summary = {
         "dataset": dataset_name,
-        "profile": get_profile(profile).name,
+        "profile": profile.name,
         "seed": seed,
+        "split_by": split_by_for(dataset_name),
         "rows": rows,
         "provenance": provenance(device=str(resolve_device(device))),
     }

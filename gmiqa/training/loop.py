@@ -213,3 +213,49 @@ def train_steps(
     finally:
         bar.close()
     return StageResult(path, log.to_dict(), total_steps, start, elapsed + time.perf_counter() - t0)
+
+
+def lr_factor(step: int, total: int, warmup: int = 0, schedule: str = "constant") -> float:
+    """The learning-rate multiplier of ``step`` (0-based) of ``total``: warm-up, then schedule.
+
+    Taught in ``notebooks/07_finetuning.ipynb``. Linear warm-up from ``1/warmup`` to 1
+    over ``warmup`` steps, then ``"constant"`` (1) or ``"cosine"`` (half a cosine down
+    to 0 at ``total``). A function of the step alone, so a resumed run follows the same
+    schedule without any scheduler state.
+    """
+    import math
+
+    if schedule not in ("constant", "cosine"):
+        from gmiqa.errors import ConfigError
+
+        raise ConfigError(f"unknown learning-rate schedule {schedule!r}: choose constant or cosine")
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    span = max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / span)))
+
+
+def make_optimizer(groups, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """Adam (``weight_decay == 0``, the paper's) or AdamW; ``groups`` as torch takes them.
+
+    Each group may carry ``lr_mult``; :func:`set_lr` multiplies it in. ``foreach`` kernels
+    (one launch for all tensors of a group) wherever torch has them.
+    """
+    groups = list(groups)
+    if not groups or isinstance(groups[0], torch.Tensor):  # plain parameters: one group
+        groups = [{"params": groups}]
+    groups = [dict(g) for g in groups]
+    for g in groups:
+        g.setdefault("lr_mult", 1.0)
+        g["lr"] = lr * g["lr_mult"]
+    if weight_decay > 0:
+        return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, foreach=True)
+    return torch.optim.Adam(groups, lr=lr, foreach=True)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set every group's rate to ``lr`` times its ``lr_mult``."""
+    for g in optimizer.param_groups:
+        g["lr"] = lr * g.get("lr_mult", 1.0)

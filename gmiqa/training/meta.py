@@ -35,11 +35,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call
 
-from gmiqa.device import autocast, to_device_images
+from gmiqa.device import autocast
 from gmiqa.profiles import MetaSettings, Profile
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (inputs, targets)
@@ -88,6 +89,7 @@ class MetaLearner:
         param_filter: Callable[[str], bool] | None = None,
         device: torch.device | None = None,
         amp: bool = False,
+        vmap_tasks: bool = False,
     ):
         if inner_steps < 1:
             raise ValueError(f"inner_steps must be >= 1, got {inner_steps}")
@@ -98,6 +100,8 @@ class MetaLearner:
         self.first_order = bool(first_order)
         self.device = device or next(module.parameters()).device
         self.amp = amp
+        # run a meta-batch's tasks together (meta_outer_loss_vmapped) when they allow it
+        self.vmap_tasks = bool(vmap_tasks)
         keep = param_filter or (lambda name: True)
         self.names = [n for n, p in module.named_parameters() if p.requires_grad and keep(n)]
         params = dict(module.named_parameters())
@@ -188,8 +192,11 @@ class MetaLearner:
         """Back-propagate the meta-batch's mean query loss one task at a time.
 
         Gradients accumulate into ``.grad`` of :meth:`outer_parameters` (zero them first).
-        Returns detached mean query and support losses for logging.
+        Returns detached mean query and support losses for logging. With
+        ``vmap_tasks=True`` the tasks run together (:func:`meta_outer_loss_vmapped`).
         """
+        if self.vmap_tasks and can_vmap_tasks(self, tasks):
+            return meta_outer_loss_vmapped(self, tasks)
         query_losses, support_losses = [], []
         for task in tasks:
             loss, support_loss = self.task_loss(task)
@@ -202,11 +209,164 @@ class MetaLearner:
         }
 
 
+def _bn_momenta(module: nn.Module) -> dict[str, float | None]:
+    """Buffer name -> momentum for every BatchNorm running statistic of ``module``."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    out: dict[str, float | None] = {}
+    for prefix, m in module.named_modules():
+        if isinstance(m, _BatchNorm) and m.track_running_stats:
+            dot = f"{prefix}." if prefix else ""
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                out[dot + name] = m.momentum
+    return out
+
+
+def _batch_norm_by_moments(input, running_mean, running_var, weight=None, bias=None,
+                           training=False, momentum=0.1, eps=1e-5):  # fmt: skip
+    """``F.batch_norm`` in training mode written with mean/var (evaluation: the original).
+
+    The fused kernel's second derivative is wrong under ``vmap`` over a batched input
+    (torch 2.x: a second-order meta-gradient differs from the loop's by ~1e-2, also in
+    float64); this composite is exact there. Statistics in float32 under autocast.
+    """
+    if not training:
+        return _F_BATCH_NORM(input, running_mean, running_var, weight, bias, training, momentum,
+                             eps)  # fmt: skip
+    x = input.float() if input.dtype in (torch.float16, torch.bfloat16) else input
+    dims = [0, *range(2, x.dim())]
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    mean = x.mean(dims)
+    var = x.var(dims, correction=0)
+    if running_mean is not None:
+        n = x.numel() // x.shape[1]
+        with torch.no_grad():
+            running_mean.mul_(1.0 - momentum).add_(momentum * mean.detach())
+            running_var.mul_(1.0 - momentum).add_(momentum * n / max(n - 1, 1) * var.detach())
+    out = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + eps)
+    if weight is not None:
+        out = out * weight.view(shape)
+    if bias is not None:
+        out = out + bias.view(shape)
+    return out.to(input.dtype)
+
+
+_F_BATCH_NORM = torch.nn.functional.batch_norm
+
+
+class _BatchNormByMoments:
+    """Within: ``torch.nn.functional.batch_norm`` (what BatchNorm modules call) is the composite."""
+
+    def __enter__(self):
+        torch.nn.functional.batch_norm = _batch_norm_by_moments
+
+    def __exit__(self, *exc):
+        torch.nn.functional.batch_norm = _F_BATCH_NORM
+
+
+def can_vmap_tasks(learner: MetaLearner, tasks: Sequence[Task]) -> bool:
+    """Whether :func:`meta_outer_loss_vmapped` can run ``tasks`` together.
+
+    Taught in ``notebooks/05_meta_learning.ipynb``: at least two tasks, one support shape
+    and one query shape, every BatchNorm with a momentum (not a cumulative average).
+    """
+    shapes = {(tuple(t.support[0].shape), tuple(t.query[0].shape)) for t in tasks}
+    momenta = _bn_momenta(learner.module)
+    return len(tasks) >= 2 and len(shapes) == 1 and all(m is not None for m in momenta.values())
+
+
+def meta_outer_loss_vmapped(learner: MetaLearner, tasks: Sequence[Task]) -> dict[str, torch.Tensor]:
+    """:meth:`MetaLearner.accumulate` with the meta-batch's tasks run together (vmap over tasks).
+
+    Taught in ``notebooks/05_meta_learning.ipynb``. Same contract and results as
+    ``learner.accumulate(tasks)`` (tests compare the outer gradients and the BatchNorm
+    running statistics to float rounding): gradients of the mean query loss accumulate
+    into ``.grad`` of :meth:`MetaLearner.outer_parameters`; the detached mean query and
+    support losses are returned.
+
+    The whole outer step is one :func:`torch.func.vmap` over tasks of the inner loop
+    (:func:`torch.func.grad_and_value` of the support loss, ``inner_steps`` times; its
+    result detached for first order) and the query loss, then one ``backward``: each
+    convolution runs once for all T tasks (T x the images) instead of T times, and the
+    backward is one pass. BatchNorm keeps MAML's per-task statistics: every task
+    normalises with its own batch (vmap keeps the tasks apart) and gets its own copies of
+    the running statistics (support copies thrown away, as in :meth:`MetaLearner.adapt`);
+    the module's buffers then receive exactly the sequential loop's updates, composed in
+    closed form from the per-task copies (``r <- (1 - m) r + m s`` applied task after
+    task). Memory holds every task's graph at once (the sequential loop one task's).
+
+    Needs tasks whose support (and query) batches have one shape and BatchNorm layers
+    with a momentum (:func:`can_vmap_tasks`); ``MetaLearner(..., vmap_tasks=True)``
+    calls this from :meth:`MetaLearner.accumulate` when they do and runs the loop
+    otherwise.
+    """
+    from torch.func import grad_and_value, vmap
+
+    if not can_vmap_tasks(learner, tasks):
+        raise ValueError(
+            "meta_outer_loss_vmapped needs tasks of equal support and query shapes and "
+            "BatchNorm layers with a momentum; use MetaLearner.accumulate"
+        )
+    module = learner.module
+    n_tasks = len(tasks)
+    momenta = _bn_momenta(module)
+    params = dict(module.named_parameters())
+    adapted0 = {n: params[n] for n in learner.names}
+    fixed = {n: p for n, p in params.items() if n not in adapted0}
+    buffers = dict(module.named_buffers())
+
+    xs, ys = (torch.stack([t.support[i] for t in tasks]) for i in (0, 1))
+    xq, yq = (torch.stack([t.query[i] for t in tasks]) for i in (0, 1))
+
+    def copies() -> dict[str, torch.Tensor]:  # per-task running statistics
+        return {n: buffers[n].detach().unsqueeze(0).repeat(n_tasks, *([1] * buffers[n].dim()))
+                for n in momenta}  # fmt: skip
+
+    constants = {n: b for n, b in buffers.items() if n not in momenta}
+    support_buffers, query_buffers = copies(), copies()
+
+    def support_loss(p, bufs, x, y):
+        return learner._loss({**fixed, **p}, {**constants, **bufs}, (x, y))
+
+    def one_task(p0, rates, s_bufs, q_bufs, x, y, x_q, y_q):
+        p, first = p0, None
+        for _ in range(learner.inner_steps):
+            grads, loss = grad_and_value(support_loss)(p, s_bufs, x, y)
+            first = loss if first is None else first
+            if learner.first_order:
+                grads = {k: g.detach() for k, g in grads.items()}
+            p = {k: p[k] - rates.get(k, learner.inner_lr) * grads[k] for k in p}
+        query = learner._loss({**fixed, **p}, {**constants, **q_bufs}, (x_q, y_q))
+        return query, first.detach()
+
+    with _BatchNormByMoments():  # forwards and (below) backward see the composite
+        query, support = vmap(one_task, in_dims=(None, None, 0, 0, 0, 0, 0, 0))(
+            adapted0, learner.inner_lrs, support_buffers, query_buffers, xs, ys, xq, yq
+        )
+    query.mean().backward()
+    with torch.no_grad():  # the sequential loop's running statistics, in closed form
+        for name, momentum in momenta.items():
+            old, per_task = buffers[name], query_buffers[name]
+            if name.endswith("num_batches_tracked"):
+                old.add_(n_tasks)
+                continue
+            keep = 1.0 - momentum
+            # task t's copy: keep * old + m * s_t; sequentially the last task weighs most
+            weights = keep ** torch.arange(n_tasks - 1, -1, -1, dtype=per_task.dtype,
+                                           device=per_task.device)  # fmt: skip
+            steps = per_task - keep * old  # m * s_t
+            mixed = torch.tensordot(weights, steps, dims=1)
+            old.mul_(keep**n_tasks).add_(mixed)
+    return {"query": query.detach().mean(), "support": support.mean()}
+
+
 def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.mean((pred.reshape(-1) - target.reshape(-1)) ** 2)
 
 
-def meta_config(profile: Profile, seed: int) -> dict:
+def meta_config(
+    profile: Profile, seed: int, data: str | None = None, backbone_weights=None
+) -> dict:
     """The configuration stored with (and fingerprinting) a meta checkpoint."""
     from gmiqa.training.loop import config_fingerprint
 
@@ -219,13 +379,30 @@ def meta_config(profile: Profile, seed: int) -> dict:
         "model": p["model"],
         "meta": p["meta"],
         "amp": p["amp"],
+        "holdout": p["pretrain"]["holdout_references"],
+        "data_fingerprint": data,  # other photos or another labelled set: another run
+        "backbone_weights": _file_identity(backbone_weights),
     }
     return {
         "stage": "meta",
         "seed": int(seed),
         "profile": p,
+        "data_fingerprint": data,
+        "backbone_weights": str(backbone_weights) if backbone_weights else None,
         "fingerprint": config_fingerprint(used),
     }
+
+
+def data_fingerprint(dataset) -> str:
+    from gmiqa.datasets.bank import dataset_fingerprint
+
+    return dataset_fingerprint(dataset)
+
+
+def _file_identity(path) -> str | None:
+    from gmiqa.training.pretrain import _file_identity as identity
+
+    return identity(path)
 
 
 def train_meta(
@@ -237,6 +414,7 @@ def train_meta(
     progress: bool = True,
     stop_after: int | None = None,
     settings: MetaSettings | None = None,
+    backbone_weights: str | Path | None = None,
 ):
     """Train stage 1 on ``dataset`` (a synthetic set with types and reference ids).
 
@@ -246,8 +424,9 @@ def train_meta(
     """
     from gmiqa.device import resolve_device, seed_everything
     from gmiqa.models import build_model
-    from gmiqa.training.loop import step_rng, train_steps
-    from gmiqa.training.samplers import MetaTaskSampler, stack_items
+    from gmiqa.training.feeder import Prefetcher, feeder_for
+    from gmiqa.training.loop import step_rng, step_seed, train_steps
+    from gmiqa.training.samplers import MetaTaskSampler
 
     s = settings or profile.meta
     if settings is not None:
@@ -257,7 +436,7 @@ def train_meta(
     # under torchrun: this rank's GPU; every rank runs stage 1 alike, rank 0 saves it
     dev = distributed.setup(resolve_device(device)).device
     seed_everything(seed)
-    model = build_model(profile.model).to(dev)
+    model = build_model(profile.model, backbone_weights).to(dev)
     if dev.type == "cuda" and profile.channels_last:
         model = model.to(memory_format=torch.channels_last)
     model.train()
@@ -271,42 +450,63 @@ def train_meta(
         device=dev,
         amp=profile.amp,
     )
-    optimizer = torch.optim.Adam(learner.outer_parameters(), lr=s.outer_lr)
+    optimizer = torch.optim.Adam(learner.outer_parameters(), lr=s.outer_lr, foreach=True)
+    from gmiqa.datasets.base import record_field
+    from gmiqa.training.pretrain import holdout_references
+
+    # the references stage 2 probes on stay out of stage 1 too
+    held_out = holdout_references(
+        record_field(dataset, "ref_id"), profile.pretrain.holdout_references, seed
+    )
     sampler = MetaTaskSampler(
         dataset.records,
         tasks_per_step=s.tasks_per_step,
         support_size=s.support_size,
         query_size=s.query_size,
+        exclude_refs=held_out,
     )
+    score_col = record_field(dataset, "score").astype(np.float32)
+    feeder = feeder_for(dataset, dev, s.crop, s.flip, profile.channels_last)
 
-    def fetch(indices) -> Batch:
-        images, scores = stack_items(dataset, indices)
-        return to_device_images(images, dev, profile.channels_last), scores.to(dev)
+    def fetch(indices, seed_: int) -> Batch:
+        y = torch.as_tensor(score_col[np.asarray(indices)], device=dev)
+        return feeder.batch(indices, seed_), y
+
+    def make(step: int) -> list[Task]:
+        return [
+            Task(
+                fetch(t.support, step_seed(seed, step, 21 + 2 * k)),
+                fetch(t.query, step_seed(seed, step, 22 + 2 * k)),
+                f"type {t.type}",
+            )
+            for k, t in enumerate(sampler.sample(step_rng(seed, step)))
+        ]
+
+    prefetch = Prefetcher(make, s.steps)
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
         optimizer.zero_grad(set_to_none=True)
-        tasks = [
-            Task(fetch(t.support), fetch(t.query), f"type {t.type}")
-            for t in sampler.sample(step_rng(seed, step))
-        ]
-        losses = learner.accumulate(tasks)
+        losses = learner.accumulate(prefetch.get(step))
         optimizer.step()
         return losses
 
     # Meta-SGD rates are saved as extra tensors, keyed by the wrapped parameter name.
     extra = {f"inner_lr.{k}": v for k, v in learner.inner_lrs.items()}
-    return train_steps(
-        kind="meta",
-        path=Path(checkpoint),
-        config=meta_config(profile, seed),
-        model=model,
-        optimizer=optimizer,
-        total_steps=s.steps,
-        step_fn=step_fn,
-        seed=seed,
-        log_every=max(1, min(profile.pretrain.log_every, s.steps)),
-        checkpoint_every=max(1, min(profile.pretrain.checkpoint_every, s.steps)),
-        extra=extra,
-        progress=progress,
-        stop_after=stop_after,
-    )
+    try:
+        return train_steps(
+            kind="meta",
+            path=Path(checkpoint),
+            config=meta_config(profile, seed, data_fingerprint(dataset), backbone_weights),
+            model=model,
+            optimizer=optimizer,
+            total_steps=s.steps,
+            step_fn=step_fn,
+            seed=seed,
+            log_every=max(1, min(profile.pretrain.log_every, s.steps)),
+            checkpoint_every=max(1, min(profile.pretrain.checkpoint_every, s.steps)),
+            extra=extra,
+            progress=progress,
+            stop_after=stop_after,
+        )
+    finally:
+        prefetch.close()

@@ -39,12 +39,80 @@ def checkpoint_path(run_dir: str | os.PathLike, stage: str) -> Path:
 def synthetic_dataset(
     profile: Profile | str, run_dir: str | os.PathLike, pristine=None, seed: int = 0
 ):
-    """The profile's synthetic set, cached under ``run_dir/cache`` (scores and images)."""
-    from gmiqa.datasets.synthetic import SyntheticIQADataset
+    """The profile's synthetic set, cached under ``run_dir/cache`` (scores and images).
 
+    ``pristine``: a folder tree of photos (any depth), or None for the photos shipped in
+    the installed packages. A photo smaller than the training crops (or than the
+    backbone's smallest input) raises DatasetError naming the file.
+    """
+    from gmiqa.datasets.pristine import load_pristine
+    from gmiqa.datasets.synthetic import SyntheticIQADataset
+    from gmiqa.errors import DatasetError
+
+    profile = get_profile(profile)
+    refs = load_pristine(pristine, max_images=profile.data.max_pristine)
+    need = max(128, profile.pretrain.crop or 0, profile.meta.crop or 0)
+    for ref in refs:
+        h, w = ref.image.shape[:2]
+        if min(h, w) < need:
+            raise DatasetError(
+                f"{ref.source}: {w}x{h} pixels is smaller than the {need}x{need} pixels that "
+                f"profile {profile.name} trains on (crops and the backbone's smallest input)"
+            )
     return SyntheticIQADataset.from_profile(
-        get_profile(profile), pristine=pristine, seed=seed, cache_dir=Path(run_dir) / "cache"
+        profile, pristine=refs, seed=seed, cache_dir=Path(run_dir) / "cache"
     )
+
+
+def pretraining_dataset(
+    profile: Profile | str,
+    run_dir: str | os.PathLike,
+    pristine=None,
+    seed: int = 0,
+    dataset: str | None = None,
+    root: str | os.PathLike | None = None,
+    progress: bool = True,
+):
+    """The data stages 1 and 2 train on, as an image bank (made once, in parallel).
+
+    Taught in ``notebooks/06_graph_pretraining.ipynb``. Default: the synthetic set of
+    ``pristine`` photos (see :func:`synthetic_dataset`). ``dataset="kadid10k"`` with its
+    ``root``: KADID-10k itself, as the paper pre-trains (DMOS as the quality target, its
+    types, levels and references), its images fitted to the profile's image size.
+    """
+    from gmiqa.datasets.bank import BankDataset, build_dataset_bank
+    from gmiqa.errors import DatasetError
+
+    profile = get_profile(profile)
+    cache = Path(run_dir) / "cache"
+    workers = profile.data.bank_workers
+    if dataset is None or dataset.lower() == "synthetic":
+        ds = synthetic_dataset(profile, run_dir, pristine, seed)
+        ds.build_bank(workers=workers, progress=progress)
+        return ds
+    from gmiqa.datasets import canonical_name, load_dataset
+
+    key = canonical_name(dataset)
+    if key != "kadid10k":
+        raise DatasetError(
+            f"pre-training reads the synthetic set or kadid10k (types, levels and references); "
+            f"{key} has no distortion labels"
+        )
+    if root is None or not Path(root).is_dir():
+        raise DatasetError(f"{root}: KADID-10k folder does not exist (--root)")
+    labelled = load_dataset(key, root)
+    from gmiqa.images import image_size
+
+    need = max(128, profile.pretrain.crop or 0, profile.meta.crop or 0)
+    for record in labelled.records:  # headers only: a clear error before any work
+        h, w = image_size(record.path)
+        if min(h, w) < need:
+            raise DatasetError(
+                f"{record.path}: {w}x{h} pixels is smaller than the {need}x{need} pixels that "
+                f"profile {profile.name} trains on (crops and the backbone's smallest input)"
+            )
+    bank = build_dataset_bank(labelled, cache, profile.data.image_size, workers, progress)
+    return BankDataset(bank, key)
 
 
 def is_current(path: Path, expected_fingerprint: str) -> bool:
@@ -68,12 +136,16 @@ def ensure_stage(
     progress: bool = True,
     dataset=None,
     use_meta: bool = True,
+    backbone_weights: str | os.PathLike | None = None,
 ) -> Path:
     """The checkpoint of ``stage`` ("meta", "graph", "finetune") in ``run_dir``, trained if needed.
 
     ``use_meta=False`` trains stage 2 from a random initialisation into
-    ``graph_nometa.safetensors`` (an ablation row). Taught in
-    ``notebooks/05_meta_learning.ipynb``.
+    ``graph_nometa.safetensors`` (an ablation row). ``dataset``: the pre-training data
+    (default: the synthetic set of ``pristine``, see :func:`pretraining_dataset`); a
+    checkpoint is reused only when it was trained on data with the same fingerprint.
+    ``backbone_weights``: a state-dict file the first stage starts from (ImageNet).
+    Taught in ``notebooks/05_meta_learning.ipynb``.
     """
     from gmiqa.training.finetune import finetune_config, init_fingerprint, run_finetune
     from gmiqa.training.meta import meta_config, train_meta
@@ -83,41 +155,55 @@ def ensure_stage(
     run_dir = Path(run_dir)
     path = checkpoint_path(run_dir, stage)
 
-    def data():
-        nonlocal dataset
-        if dataset is None:
-            dataset = synthetic_dataset(profile, run_dir, pristine, seed)
-        return dataset
+    from gmiqa.datasets.bank import dataset_fingerprint
+
+    if dataset is None:
+        dataset = pretraining_dataset(profile, run_dir, pristine, seed, progress=progress)
+    data_fp = dataset_fingerprint(dataset)
+    weights = backbone_weights
 
     if stage == "meta":
-        if not is_current(path, meta_config(profile, seed)["fingerprint"]):
+        if not is_current(path, meta_config(profile, seed, data_fp, weights)["fingerprint"]):
             print(f"training stage 1 (meta-learning) into {path}")
-            train_meta(profile, data(), path, device, seed, progress)
+            train_meta(profile, dataset, path, device, seed, progress, backbone_weights=weights)
         return path
     if stage == "graph":
         init = (
-            ensure_stage("meta", profile, run_dir, device, seed, pristine, progress, dataset)
+            ensure_stage(
+                "meta",
+                profile,
+                run_dir,
+                device,
+                seed,
+                pristine,
+                progress,
+                dataset,
+                backbone_weights=weights,
+            )  # fmt: skip
             if use_meta
             else None
         )
         if not use_meta:
             path = path.with_name("graph_nometa.safetensors")
         expected = pretrain_config(
-            profile, seed, str(init) if init else None, init_fingerprint(init)
-        )
+            profile, seed, str(init) if init else None, init_fingerprint(init), data_fp,
+            None if init else weights,
+        )  # fmt: skip
         if not is_current(path, expected["fingerprint"]):
             print(f"training stage 2 (graph pre-training) into {path}")
-            train_graph(profile, data(), path, init, device, seed, progress)
+            train_graph(profile, dataset, path, init, device, seed, progress,
+                        backbone_weights=None if init else weights)  # fmt: skip
         return path
     # stage 3: fine-tune on split 0 of the synthetic set from the stage 2 checkpoint
-    init = ensure_stage("graph", profile, run_dir, device, seed, pristine, progress, dataset)
+    init = ensure_stage("graph", profile, run_dir, device, seed, pristine, progress, dataset,
+                        backbone_weights=weights)  # fmt: skip
     results = run_dir / "results" / "finetune-synthetic-graph.json"
     expected = finetune_config(profile, "synthetic", init, None, seed)["fingerprint"]
     if results.exists() and is_current(path, expected):
         return path
     print(f"training stage 3 (fine-tuning on the synthetic set) into {path}")
     run_finetune(
-        profile, data(), "synthetic", init, results, None, device, seed, progress,
+        profile, dataset, "synthetic", init, results, None, device, seed, progress,
         keep_model=path, work_dir=run_dir / "results" / "work",
     )  # fmt: skip
     return path

@@ -43,12 +43,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gmiqa.device import autocast, resolve_device, seed_everything, to_device_images
+from gmiqa.device import autocast, resolve_device, seed_everything
 from gmiqa.profiles import PretrainSettings, Profile
 
 
 def pretrain_config(
-    profile: Profile, seed: int, init: str | None, init_fingerprint: str | None
+    profile: Profile,
+    seed: int,
+    init: str | None,
+    init_fingerprint: str | None,
+    data: str | None = None,
+    backbone_weights: str | Path | None = None,
 ) -> dict:
     """The configuration stored with (and fingerprinting) a graph pre-training checkpoint."""
     from gmiqa.training.loop import config_fingerprint
@@ -63,6 +68,8 @@ def pretrain_config(
         "pretrain": {k: v for k, v in p["pretrain"].items() if k != "two_pass"},
         "amp": p["amp"],
         "init": init_fingerprint,  # a new stage 1 checkpoint invalidates this stage
+        "data_fingerprint": data,  # other photos or another labelled set: another run
+        "backbone_weights": _file_identity(backbone_weights) if init is None else None,
     }
     return {
         "stage": "graph",
@@ -70,8 +77,20 @@ def pretrain_config(
         "profile": p,
         "init": init,
         "init_fingerprint": init_fingerprint,
+        "data_fingerprint": data,
+        "backbone_weights": str(backbone_weights) if backbone_weights else None,
         "fingerprint": config_fingerprint(used),
     }
+
+
+def _file_identity(path) -> str | None:
+    """Name, size and mtime of a weights file (None for none): part of a fingerprint."""
+    if path is None:
+        return None
+    import os
+
+    st = os.stat(path)
+    return f"{Path(path).name}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def graph_losses(
@@ -118,6 +137,91 @@ def _combine(codes, preds_levels, margin: float, level_weight: float) -> dict[st
         "level": level,
         "gap": gap,
     }
+
+
+def multi_graph_losses(
+    model,
+    x: torch.Tensor,
+    graph_types: torch.Tensor,
+    levels: torch.Tensor,
+    graph_size: int,
+    margin: float,
+    level_weight: float,
+    node_weight: float = 0.0,
+    proxies: torch.Tensor | None = None,
+    proxy_weight: float = 0.0,
+    proxy_scale: float = 16.0,
+) -> dict[str, torch.Tensor]:
+    """The stage-2 loss of a step of many one-type graphs (``types_per_step > 0``).
+
+    Taught in ``notebooks/06_graph_pretraining.ipynb``. ``x`` holds ``G`` graphs of
+    ``graph_size`` images each, one after another; ``graph_types`` (G,) their types,
+    ``levels`` (G * graph_size,) the images' levels. One backbone call for all images,
+    then one graph per group. Every graph is an anchor; every other graph of its type a
+    positive; every graph of another type a negative; the triplet loss (unit-length
+    codes, Euclidean distance, ``margin``) is averaged over all such triplets. The level
+    loss is the MSE of every image's reparameterised level prediction. ``node_weight`` > 0
+    adds the same triplet loss over the GCN-V node outputs (each image an anchor);
+    ``proxy_weight`` > 0 adds the cross-entropy of each image's type from its features X
+    against ``proxies`` (one learned row per type id, compared by cosine, logits scaled by
+    ``proxy_scale``).
+    """
+    feats = model.features(x)
+    outs = [model.graph(g) for g in feats.split(int(graph_size))]
+    triplet, gap = batch_all_triplet(torch.stack([o.graph_code for o in outs]), graph_types, margin)
+    level_pred = torch.cat([o.level_pred for o in outs]).float()
+    level = torch.mean((level_pred - levels) ** 2)
+    losses = {"triplet": triplet, "level": level, "gap": gap}
+    total = triplet + level_weight * level
+    node_types = graph_types.repeat_interleave(int(graph_size))
+    if node_weight > 0:
+        nodes, _ = batch_all_triplet(torch.cat([o.nodes for o in outs]), node_types, margin)
+        total = total + node_weight * nodes
+        losses["node_triplet"] = nodes
+    if proxy_weight > 0 and proxies is not None:
+        z = torch.nn.functional.normalize(feats.float(), dim=-1)
+        logits = float(proxy_scale) * z @ torch.nn.functional.normalize(proxies, dim=-1).t()
+        ce = torch.nn.functional.cross_entropy(logits, node_types.long())
+        total = total + proxy_weight * ce
+        losses["type_ce"] = ce
+    losses["loss"] = total
+    return losses
+
+
+def batch_all_triplet(
+    codes: torch.Tensor, types: torch.Tensor, margin: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean triplet hinge over every (anchor, positive, negative) of ``codes`` (M, D).
+
+    Taught in ``notebooks/06_graph_pretraining.ipynb``. Positives: other rows of the same
+    type; negatives: rows of another type. Codes are compared at unit length (Euclidean
+    distance), as :meth:`~gmiqa.models.discriminators.TypeDiscriminator.triplet_loss`
+    does. Returns the loss and the mean gap d(a, n) - d(a, p) (detached).
+    """
+    z = torch.nn.functional.normalize(codes.float(), dim=-1)
+    # pairwise distances, smooth at 0 (the diagonal never enters a triplet)
+    dist = ((z[:, None] - z[None]).pow(2).sum(-1) + 1e-12).sqrt()
+    same = types[:, None] == types[None, :]
+    eye = torch.eye(len(z), dtype=torch.bool, device=z.device)
+    valid = (same & ~eye)[:, :, None] & (~same)[:, None, :]  # (anchor, positive, negative)
+    hinge = torch.relu(dist[:, :, None] - dist[:, None, :] + float(margin))
+    with torch.no_grad():
+        gap = (dist[:, None, :] - dist[:, :, None])[valid].mean()
+    return hinge[valid].mean(), gap
+
+
+def holdout_references(ref_ids, count: int, seed: int) -> list[int]:
+    """The ``count`` references kept out of pre-training (drawn by ``seed``), sorted.
+
+    Taught in ``notebooks/06_graph_pretraining.ipynb``. At least 2 references always
+    stay in training.
+    """
+    refs = np.unique(np.asarray(ref_ids))
+    count = max(0, min(int(count), len(refs) - 2))
+    if count == 0:
+        return []
+    rng = np.random.default_rng([int(seed), 7919])
+    return sorted(int(r) for r in rng.choice(refs, size=count, replace=False))
 
 
 def _rng_state(dev: torch.device) -> tuple:
@@ -206,6 +310,7 @@ def train_graph(
     stop_after: int | None = None,
     settings: PretrainSettings | None = None,
     detach_positive_negative: bool = False,
+    backbone_weights: str | Path | None = None,
 ):
     """Train stage 2 on ``dataset`` from the stage 1 checkpoint ``init`` (or from scratch).
 
@@ -216,8 +321,16 @@ def train_graph(
     from gmiqa.checkpoint import load_checkpoint, load_weights
     from gmiqa.models import build_model
     from gmiqa.training import distributed
-    from gmiqa.training.loop import step_rng, train_steps
-    from gmiqa.training.samplers import TypeTripletSampler, stack_items
+    from gmiqa.training.feeder import Prefetcher, feeder_for
+    from gmiqa.training.loop import (
+        lr_factor,
+        make_optimizer,
+        set_lr,
+        step_rng,
+        step_seed,
+        train_steps,
+    )
+    from gmiqa.training.samplers import TypeGraphSampler, TypeTripletSampler
 
     if settings is not None:
         profile = profile.replace(pretrain=settings)
@@ -225,7 +338,7 @@ def train_graph(
     dist_ctx = distributed.setup(resolve_device(device))  # torchrun: this rank's device
     dev = dist_ctx.device
     seed_everything(seed)
-    model = build_model(profile.model)
+    model = build_model(profile.model, backbone_weights)
     init_fp = None
     if init is not None:
         ck = load_checkpoint(init)
@@ -235,8 +348,17 @@ def train_graph(
     if dev.type == "cuda" and profile.channels_last:
         model = model.to(memory_format=torch.channels_last)
     model.train()
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=s.lr)
-    two_pass = s.two_pass
+    extra = {}
+    if s.type_proxy_weight > 0 and s.types_per_step > 0:
+        # one learned proxy per type id (0..25), trained with the model, saved as extra
+        gen = torch.Generator().manual_seed(seed)
+        proxy = torch.randn(26, profile.model.feature_dim, generator=gen).to(dev)
+        extra["type_proxies"] = proxy.requires_grad_(True)
+    optimizer = make_optimizer(
+        [p for p in model.parameters() if p.requires_grad] + list(extra.values()),
+        s.lr, s.weight_decay,
+    )  # fmt: skip
+    two_pass = s.two_pass and s.types_per_step == 0
     if two_pass and dist_ctx.is_distributed:
         # Each rank holds only its slice of a batch, so it cannot re-run whole batches:
         # fall back to the one-pass step (same gradient, more activation memory).
@@ -247,20 +369,53 @@ def train_graph(
         )
         two_pass = False
     runner = dist_ctx.wrap(model)  # DDP under torchrun; plain calls for one process
-    sampler = TypeTripletSampler(dataset.records, s.batch_size)
+    ref_col = _column(dataset, "ref_id")
+    held_out = holdout_references(ref_col, s.holdout_references, seed)
+    allowed = np.flatnonzero(~np.isin(ref_col, held_out))
     level_col = _column(dataset, "level")
+    feeder = feeder_for(dataset, dev, s.crop, s.flip, profile.channels_last)
 
-    def fetch(indices):
-        # this rank's slice of the images; the levels of the whole batch (the loss is
-        # computed on the whole batch, see gmiqa.training.distributed)
-        images, _ = stack_items(dataset, dist_ctx.shard(indices))
-        lv = torch.as_tensor(level_col[np.asarray(indices)], dtype=torch.float32, device=dev)
-        return to_device_images(images, dev, profile.channels_last), lv
+    def images(indices, step: int, salt: int) -> torch.Tensor:
+        return feeder.batch(dist_ctx.shard(indices), step_seed(seed, step, salt))
+
+    def levels_of(indices) -> torch.Tensor:
+        # the levels of the whole batch (the loss is computed on the whole batch)
+        return torch.as_tensor(level_col[np.asarray(indices)], dtype=torch.float32, device=dev)
+
+    if s.types_per_step > 0:
+        sampler = TypeGraphSampler(dataset.records, s.types_per_step, s.graph_size, allowed)
+
+        def make(step: int):
+            g = sampler.sample(step_rng(seed, step))
+            types = torch.as_tensor(g.types, device=dev)
+            return images(g.indices, step, 11), types, levels_of(g.indices)
+
+    else:
+        sampler = TypeTripletSampler(_subset_records(dataset, allowed), s.batch_size)
+
+        def make(step: int):
+            tri = sampler.sample(step_rng(seed, step))
+            batches = [allowed[b] for b in (tri.anchor, tri.positive, tri.negative)]
+            return tuple((images(b, step, 11 + k), levels_of(b)) for k, b in enumerate(batches))
+
+    prefetch = Prefetcher(make, s.steps)
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
-        tri = sampler.sample(step_rng(seed, step))
-        (xa, la), (xp, lp), (xn, ln) = fetch(tri.anchor), fetch(tri.positive), fetch(tri.negative)
+        set_lr(optimizer, s.lr * lr_factor(step, s.steps, s.warmup_steps, s.schedule))
+        batch = prefetch.get(step)
         optimizer.zero_grad(set_to_none=True)
+        if s.types_per_step > 0:
+            x, types, lv = batch
+            with autocast(dev, profile.amp):
+                losses = runner.run(
+                    multi_graph_losses, x, types, lv, s.graph_size, s.margin, s.level_weight,
+                    s.node_triplet_weight, extra.get("type_proxies"), s.type_proxy_weight,
+                    s.proxy_scale,
+                )  # fmt: skip
+            losses["loss"].backward()
+            optimizer.step()
+            return {k: v.detach() for k, v in losses.items()}
+        (xa, la), (xp, lp), (xn, ln) = batch
         if two_pass:
             losses = graph_step_two_pass(
                 model, xa, xp, xn, (la, lp, ln), s.margin, s.level_weight,
@@ -277,20 +432,52 @@ def train_graph(
         optimizer.step()
         return {k: v.detach() for k, v in losses.items()}
 
-    return train_steps(
-        kind="graph",
-        path=Path(checkpoint),
-        config=pretrain_config(profile, seed, str(init) if init else None, init_fp),
-        model=model,
-        optimizer=optimizer,
-        total_steps=s.steps,
-        step_fn=step_fn,
-        seed=seed,
-        log_every=max(1, min(s.log_every, s.steps)),
-        checkpoint_every=max(1, min(s.checkpoint_every, s.steps)),
-        progress=progress,
-        stop_after=stop_after,
-    )
+    try:
+        result = train_steps(
+            kind="graph",
+            path=Path(checkpoint),
+            config=pretrain_config(
+                profile,
+                seed,
+                str(init) if init else None,
+                init_fp,
+                data_fingerprint(dataset),
+                backbone_weights,
+            ),
+            model=model,
+            optimizer=optimizer,
+            total_steps=s.steps,
+            step_fn=step_fn,
+            seed=seed,
+            log_every=max(1, min(s.log_every, s.steps)),
+            checkpoint_every=max(1, min(s.checkpoint_every, s.steps)),
+            extra=extra,
+            progress=progress,
+            stop_after=stop_after,
+        )
+    finally:
+        prefetch.close()
+    if held_out and dist_ctx.is_main:
+        from gmiqa.training.probe import probe_checkpoint_path, run_probe
+
+        report = run_probe(model, dataset, held_out, dev)
+        report["reference_ids"] = held_out
+        from gmiqa.atomic import atomic_write_json
+
+        atomic_write_json(probe_checkpoint_path(checkpoint), report)
+    return result
+
+
+def data_fingerprint(dataset) -> str:
+    """The identity of the pre-training data (see ``gmiqa.datasets.bank.dataset_fingerprint``)."""
+    from gmiqa.datasets.bank import dataset_fingerprint
+
+    return dataset_fingerprint(dataset)
+
+
+def _subset_records(dataset, allowed: np.ndarray) -> list[dict]:
+    cols = {k: _column(dataset, k) for k in ("ref_id", "type", "level")}
+    return [{k: int(v[i]) for k, v in cols.items()} for i in allowed]
 
 
 def _column(dataset, key: str) -> np.ndarray:

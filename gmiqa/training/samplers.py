@@ -49,14 +49,16 @@ class MetaTaskSampler:
         support_size: int,
         query_size: int,
         types: Sequence[int] | None = None,
+        exclude_refs: Sequence[int] = (),
     ):
         self.types_col = _column(records, "type")
         self.refs_col = _column(records, "ref_id")
-        available = sorted(set(self.types_col.tolist()) - {0})
+        keep = ~np.isin(self.refs_col, np.asarray(list(exclude_refs), dtype=np.int64))
+        available = sorted(set(self.types_col[keep].tolist()) - {0})
         self.types = [t for t in (types or available) if t in available]
         if not self.types:
             raise DatasetError("meta-learning needs a set with distortion types; found none")
-        self.by_type = {t: np.flatnonzero(self.types_col == t) for t in self.types}
+        self.by_type = {t: np.flatnonzero((self.types_col == t) & keep) for t in self.types}
         for t, idx in self.by_type.items():
             if len(set(self.refs_col[idx].tolist())) < 2:
                 raise DatasetError(
@@ -135,6 +137,54 @@ class TypeTripletSampler:
         else:
             anchor, positive = _draw(rng, pool, self.batch_size), _draw(rng, pool, self.batch_size)
         return TripletIndices(t, u, anchor, positive, _draw(rng, self.by_type[u], self.batch_size))
+
+
+@dataclass(frozen=True)
+class GraphBatchIndices:
+    """One multi-graph step: ``indices`` holds ``len(types)`` consecutive graphs of one type each."""
+
+    types: np.ndarray  # (G,) the distortion type of each graph
+    indices: np.ndarray  # (G * graph_size,) dataset indices, graph after graph
+
+
+class TypeGraphSampler:
+    """Steps of ``types_per_step`` types x 2 graphs of ``graph_size`` images of one type.
+
+    Taught in ``06_graph_pretraining``. The two graphs of a type are disjoint when the
+    type has enough images; levels and contents mix freely inside a graph. ``allowed``
+    restricts the draw to some items (pre-training keeps held-out references out).
+    """
+
+    def __init__(
+        self,
+        records,
+        types_per_step: int,
+        graph_size: int,
+        allowed: np.ndarray | None = None,
+    ):
+        types_col = _column(records, "type")
+        pool = np.arange(len(types_col)) if allowed is None else np.asarray(allowed)
+        available = sorted(set(types_col[pool].tolist()) - {0})
+        if len(available) < 2:
+            raise DatasetError(
+                f"graph pre-training needs at least 2 distortion types, found {available}"
+            )
+        self.types = available
+        self.by_type = {t: pool[types_col[pool] == t] for t in available}
+        self.types_per_step = min(int(types_per_step), len(available))
+        self.graph_size = int(graph_size)
+        if self.graph_size < 1:
+            raise DatasetError(f"graph_size must be >= 1, got {graph_size}")
+
+    def sample(self, rng: np.random.Generator) -> GraphBatchIndices:
+        chosen = rng.choice(len(self.types), size=self.types_per_step, replace=False)
+        types, indices = [], []
+        for k in chosen:
+            t = self.types[int(k)]
+            both = _draw(rng, self.by_type[t], 2 * self.graph_size)
+            types += [t, t]
+            indices.append(both)
+        return GraphBatchIndices(np.asarray(types), np.concatenate(indices))
 
 
 def epoch_batches(

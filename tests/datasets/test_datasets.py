@@ -80,3 +80,74 @@ def test_corrupt_image(name, tmp_path, shared_or_none):
 def test_missing_root_is_named(tmp_path):
     with pytest.raises(DatasetError, match="does not exist"):
         load_dataset("kadid10k", tmp_path / "nowhere")
+
+
+# -- score files with a bad byte or a NaN score: DatasetError naming the file and line ----
+TEXT_SETS = ["kadid10k", "koniq10k", "tid2013", "csiq-flat"]
+
+
+def _text_layout(name: str, root):
+    """(load_dataset name, score file) of a set whose score file is text."""
+    if name != "csiq-flat":
+        layout = make_layout(name, root)
+        return name, layout.score_file
+    from conftest import write_image
+
+    folder = root / "csiq"
+    rows = ["image,dmos"]
+    for level in range(1, 5):
+        write_image(folder / f"1600.AWGN.{level}.png", value=level)
+        rows.append(f"1600.AWGN.{level}.png,{0.1 * level:.3f}")
+    (folder / "dmos.csv").write_text("\n".join(rows) + "\n")
+    return "csiq", folder / "dmos.csv"
+
+
+def _edit_line(path, line_no: int, edit) -> None:
+    lines = path.read_bytes().split(b"\n")
+    lines[line_no - 1] = edit(lines[line_no - 1])
+    path.write_bytes(b"\n".join(lines))
+
+
+@pytest.mark.parametrize("name", TEXT_SETS)
+def test_score_file_with_a_non_utf8_byte(name, tmp_path):
+    key, score_file = _text_layout(name, tmp_path)
+    load_dataset(key, tmp_path)  # loads before the damage
+    _edit_line(score_file, 3, lambda line: line[:4] + b"\xe9" + line[4:])  # Latin-1 "e acute"
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, tmp_path)
+    message = str(info.value)
+    assert f"{score_file}, line 3" in message and "UTF-8" in message and "0xe9" in message
+
+
+@pytest.mark.parametrize("name", TEXT_SETS)
+def test_nan_score_names_file_and_line(name, tmp_path):
+    key, score_file = _text_layout(name, tmp_path)
+
+    def to_nan(line: bytes) -> bytes:
+        if name == "tid2013":  # "MOS name"
+            return b"nan " + line.split(b" ", 1)[1]
+        fields = line.split(b",")
+        column = {"kadid10k": 2, "koniq10k": 7, "csiq-flat": 1}[name]
+        fields[column] = b"nan"
+        return b",".join(fields)
+
+    _edit_line(score_file, 3, to_nan)
+    with pytest.raises(DatasetError) as info:
+        load_dataset(key, tmp_path)
+    message = str(info.value)
+    assert f"{score_file}, line 3" in message and "NaN" in message
+
+
+def test_nan_score_in_a_matlab_score_file_names_the_entry(tmp_path):
+    import numpy as np
+    import scipy.io
+
+    layout = make_layout("live", tmp_path)
+    content = scipy.io.loadmat(layout.score_file)
+    dmos, orgs = content["dmos"].astype(float), content["orgs"]
+    index = int(np.flatnonzero(orgs.ravel() == 0)[5])  # a distorted image, not a reference
+    dmos[0, index] = np.nan
+    scipy.io.savemat(layout.score_file, {"dmos": dmos, "orgs": orgs})
+    with pytest.raises(DatasetError) as info:
+        load_dataset("live", tmp_path)
+    assert f"{layout.score_file}, entry {index + 1} " in str(info.value)

@@ -280,3 +280,146 @@ def test_ensure_dataset_tells_where_to_put_files(tmp_path):
     assert "not verified" in message
     make_kadid(tmp_path)
     assert ensure_dataset("kadid10k", tmp_path) == tmp_path / "kadid10k"
+
+
+# -- links chained out of the target, truncated tars, unverified files, offline message ---
+def _leftovers(tmp_path: Path, keep: set[str]) -> list[str]:
+    return sorted(p.name for p in tmp_path.iterdir() if p.name not in keep)
+
+
+def test_symlink_chain_out_of_the_target_is_refused_and_leaves_nothing(tmp_path):
+    # Each link alone stays inside; followed in turn they lead one folder above the target.
+    archive = _tar(
+        tmp_path / "chain.tar",
+        [
+            _info("ok.txt"),
+            _info("sub", tarfile.DIRTYPE),
+            _info("sub/l", tarfile.SYMTYPE, ".."),
+            _info("sub/l/m", tarfile.SYMTYPE, ".."),
+            _info("sub/l/m/evil"),
+        ],
+    )
+    target = tmp_path / "out"
+    with pytest.raises(DatasetError, match="chain.tar") as info:
+        safe_extract(archive, target)
+    assert "outside" in str(info.value)
+    assert not any(target.iterdir())  # not even ok.txt: extraction is all or nothing
+    assert _leftovers(tmp_path, {"chain.tar", "out"}) == []  # no evil, no temporary folder
+    assert not (tmp_path.parent / "evil").exists()
+
+
+def _three_file_tar(path: Path) -> bytes:
+    _tar(path, [_info(f"d/f{i}.bin", size=3000) for i in range(3)])
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("cut", ["inside data", "between members", "before end marker"])
+def test_truncated_tar_is_an_error_and_extracts_nothing(tmp_path, cut):
+    whole = _three_file_tar(tmp_path / "whole.tar")
+    # member 0: header at 0, data 512..3512 (padded to 3584); member 1 header at 3584.
+    size = {"inside data": 3584 + 512 + 1000, "between members": 3584,
+            "before end marker": 3 * 3584}[cut]  # fmt: skip
+    archive = tmp_path / "cut.tar"
+    archive.write_bytes(whole[:size])
+    target = tmp_path / "out"
+    with pytest.raises(DatasetError, match="truncated") as info:
+        safe_extract(archive, target)
+    assert "cut.tar" in str(info.value)
+    assert not any(target.iterdir())
+    assert _leftovers(tmp_path, {"whole.tar", "cut.tar", "out"}) == []
+    out = safe_extract(tmp_path / "whole.tar", tmp_path / "ok")  # the whole one extracts
+    assert sorted(p.name for p in (out / "d").iterdir()) == ["f0.bin", "f1.bin", "f2.bin"]
+
+
+def test_extraction_merges_into_an_existing_folder(tmp_path):
+    target = tmp_path / "data"
+    (target / "d").mkdir(parents=True)
+    (target / "d" / "mine.txt").write_text("kept")
+    safe_extract(_tar(tmp_path / "a.tar", [_info("d/a.txt"), _info("top.txt")]), target)
+    assert (target / "d" / "mine.txt").read_text() == "kept"
+    assert (target / "d" / "a.txt").read_bytes() == b"x" and (target / "top.txt").is_file()
+    assert _leftovers(tmp_path, {"a.tar", "data"}) == []
+
+
+def test_download_without_checksum_warns_at_download_time(server, tmp_path):
+    import warnings
+
+    from gmiqa.datasets.download import UnverifiedDownloadWarning
+
+    server.files["/u.bin"] = PAYLOAD
+    with pytest.warns(UnverifiedDownloadWarning) as record:
+        dest = download_file(server.url + "/u.bin", tmp_path / "u.bin", progress=False, timeout=10)
+    message = str(record[0].message)
+    assert str(dest) in message and "NOT verified" in message and _sha(PAYLOAD) in message
+    server.files["/v.bin"] = PAYLOAD
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnverifiedDownloadWarning)  # verified: no warning
+        download_file(server.url + "/v.bin", tmp_path / "v.bin", sha256=_sha(PAYLOAD),
+                      progress=False, timeout=10)  # fmt: skip
+
+
+def test_unreachable_server_does_not_mention_a_part_file_that_does_not_exist(tmp_path):
+    with pytest.raises(DatasetError) as info:
+        download_file("http://127.0.0.1:9/x.zip", tmp_path / "x.zip", progress=False, timeout=5)
+    message = str(info.value)
+    assert ".part" not in message and "nothing was saved" in message
+    assert str(tmp_path / "x.zip") in message
+    assert not (tmp_path / "x.zip.part").exists()
+
+
+def _weights_registry(tmp_path: Path, monkeypatch, **entry) -> None:
+    """A copy of the registry whose scnet50_imagenet entry is changed by ``entry``."""
+    import json
+
+    from gmiqa.datasets.registry import REGISTRY_ENV, registry_path
+
+    data = json.loads(registry_path().read_text())
+    data["weights"]["scnet50_imagenet"].update(entry)
+    copy = tmp_path / "registry.json"
+    copy.write_text(json.dumps(data))
+    monkeypatch.setenv(REGISTRY_ENV, str(copy))
+
+
+def test_download_weights_checks_the_published_prefix(server, tmp_path, monkeypatch):
+    import warnings
+
+    from gmiqa.datasets.download import download_weights
+
+    server.files["/w.pth"] = PAYLOAD
+    _weights_registry(tmp_path, monkeypatch, sha256_prefix=_sha(PAYLOAD)[:8])
+    folder = tmp_path / "weights"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a matching prefix is a check: no warning
+        path = download_weights("scnet50", folder, url=server.url + "/w.pth", progress=False)
+    assert path == folder / "scnet50-dc6a7e87.pth" and path.read_bytes() == PAYLOAD
+    n = len(server.requests)
+    assert download_weights("scnet50_imagenet", folder, url=server.url + "/w.pth") == path
+    assert len(server.requests) == n  # in place and checked: nothing fetched again
+
+
+def test_download_weights_refuses_a_file_with_another_hash(server, tmp_path):
+    # The real registry entry: a file whose sha256 does not start with dc6a7e87 is deleted.
+    from gmiqa.datasets.download import download_weights
+
+    server.files["/w.pth"] = PAYLOAD
+    with pytest.raises(DatasetError) as info:
+        download_weights("scnet50_imagenet", tmp_path, url=server.url + "/w.pth", progress=False)
+    message = str(info.value)
+    assert _sha(PAYLOAD) in message and "prefix dc6a7e87" in message
+    assert "--backbone-weights" in message and "drive.google.com" in message  # what to do
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_download_weights_full_hash_or_none(server, tmp_path, monkeypatch):
+    from gmiqa.datasets.download import UnverifiedDownloadWarning, download_weights
+
+    server.files["/w.pth"] = PAYLOAD
+    _weights_registry(tmp_path, monkeypatch, sha256=_sha(PAYLOAD), sha256_prefix=None)
+    download_weights("scnet50", tmp_path / "a", url=server.url + "/w.pth", progress=False)
+    _weights_registry(tmp_path, monkeypatch, sha256="0" * 64, sha256_prefix=None)
+    with pytest.raises(DatasetError, match="does not match"):
+        download_weights("scnet50", tmp_path / "b", url=server.url + "/w.pth", progress=False)
+    _weights_registry(tmp_path, monkeypatch, sha256=None, sha256_prefix=None)
+    with pytest.warns(UnverifiedDownloadWarning, match="NOT verified"):
+        download_weights("scnet50", tmp_path / "c", url=server.url + "/w.pth", progress=False)
+    assert (tmp_path / "c" / "scnet50-dc6a7e87.pth").read_bytes() == PAYLOAD

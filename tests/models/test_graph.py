@@ -98,3 +98,86 @@ def test_node_gcn_is_permutation_equivariant():
     assert NodeBuilder(6, 10)(v).shape == (5, 10)
     with pytest.raises(ConfigError, match="layers=0"):
         NodeGCN(6, 6, layers=0)
+
+
+# ---- the adjacency normalised once per forward (issue 13) ---------------------------------
+def _stack_outputs_and_grads(stack, h, adj, reference: bool):
+    h = h.clone().requires_grad_(True)
+    adj = adj.clone().requires_grad_(True)
+    stack.zero_grad(set_to_none=True)
+    out = stack.reference_forward(h, adj) if reference else stack(h, adj)
+    (out * torch.linspace(-1, 1, out.numel()).reshape(out.shape)).sum().backward()
+    grads = [h.grad, adj.grad] + [p.grad for p in stack.parameters()]
+    return out.detach(), grads
+
+
+@pytest.mark.parametrize("shape", [(7,), (3, 7), (2, 1)])
+def test_gcn_stack_equals_dense_gcn_conv_in_each_layer(shape):
+    """Output and every gradient equal the previous path (each DenseGCNConv normalising) to 1e-5."""
+    from gmiqa.models.graph import _GCNStack
+
+    torch.manual_seed(0)
+    stack = _GCNStack(5, 4, layers=3)
+    m = shape[-1]
+    h = torch.randn(*shape, 5)
+    adj = torch.randn(*shape, m)
+    if m > 2:
+        adj[..., 0, 1] = float("nan")
+        adj[..., 2, :] = -1.0  # an isolated node after cleaning
+    new, new_grads = _stack_outputs_and_grads(stack, h, adj, reference=False)
+    old, old_grads = _stack_outputs_and_grads(stack, h, adj, reference=True)
+    torch.testing.assert_close(new, old, rtol=1e-5, atol=1e-5)
+    for g_new, g_old in zip(new_grads, old_grads):
+        if g_new is None or g_old is None:  # one-node graphs: the adjacency is not used
+            assert not any(g is not None and g.any() for g in (g_new, g_old))
+        else:
+            torch.testing.assert_close(g_new, g_old, rtol=1e-5, atol=1e-5)
+
+
+def test_one_node_graphs_are_exact_and_bf16_autocast_is_close():
+    from gmiqa.models.graph import _GCNStack
+
+    torch.manual_seed(1)
+    stack = _GCNStack(6, 3, layers=2)
+    single = torch.randn(4, 1, 6)
+    torch.testing.assert_close(
+        stack(single, None), stack.reference_forward(single, torch.randn(4, 1, 1)), rtol=0, atol=0
+    )
+    gcn_e = EdgeBuilder(6, 3, layers=2)
+    h = torch.randn(10, 6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        new = gcn_e(h)
+        old = gcn_e.gcn.reference_forward(h, cosine_adjacency(h))
+    assert new.dtype == old.dtype
+    torch.testing.assert_close(new.float(), old.float(), rtol=2e-2, atol=2e-2)
+
+
+def test_gmiqa_graph_equals_the_previous_code_path(monkeypatch):
+    """The whole distortion graph (GCN-E over N^2 edges, GCN-V) and its gradients, to 1e-5."""
+    from gmiqa.models import build_model
+    from gmiqa.models.graph import _GCNStack
+    from gmiqa.profiles import get_profile
+
+    torch.manual_seed(0)
+    model = build_model(get_profile("smoke").model).train()
+    feats = torch.randn(5, model.spp.feature_dim)
+
+    def run():
+        f = feats.clone().requires_grad_(True)
+        model.zero_grad(set_to_none=True)
+        torch.manual_seed(2)  # the level head samples in training mode
+        out = model.graph(f)
+        loss = out.graph_code.sum() + out.level_pred.sum() + out.edges.square().mean()
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        return out, f.grad, grads
+
+    new, new_f, new_g = run()
+    monkeypatch.setattr(_GCNStack, "forward", _GCNStack.reference_forward)
+    old, old_f, old_g = run()
+    for name in ("graph_code", "nodes", "edges", "adjacency", "level_mu", "level_sigma"):
+        torch.testing.assert_close(getattr(new, name), getattr(old, name), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(new_f, old_f, rtol=1e-5, atol=1e-5)
+    assert new_g.keys() == old_g.keys()
+    for name in new_g:
+        torch.testing.assert_close(new_g[name], old_g[name], rtol=1e-4, atol=1e-5, msg=name)

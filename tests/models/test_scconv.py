@@ -50,3 +50,43 @@ def test_bottleneck_shapes_and_residual():
     assert bool((y >= 0).all())  # final ReLU
     # two separate 1x1 convolutions of half width, one plain and one SC half
     assert same.conv1_a.out_channels == same.conv1_b.out_channels == 4
+
+
+# ---- the calibration branch without an up-sampled map (issue 13) --------------------------
+def _previous_scconv(conv: SCConv, x: torch.Tensor) -> torch.Tensor:
+    """The previous code path: interpolate, add, sigmoid, multiply (one kernel each)."""
+    import torch.nn.functional as F
+
+    gate = torch.sigmoid(x + F.interpolate(conv.k2(x), size=x.shape[-2:]))
+    return conv.k4(conv.k3(x) * gate)
+
+
+@pytest.mark.parametrize("size", [(16, 16), (12, 20), (17, 23)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_scconv_equals_the_previous_code_path(size, channels_last):
+    """Training-mode output and gradients to 1e-5; evaluation-mode output exactly."""
+    torch.manual_seed(0)
+    conv = SCConv(6, stride=2)
+    x = torch.randn(3, 6, *size)
+    if channels_last:
+        conv = conv.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    results = []
+    state = {k: v.clone() for k, v in conv.state_dict().items()}
+    for fn in (conv.forward, lambda v: _previous_scconv(conv, v)):
+        conv.load_state_dict(state)  # the same running statistics for both paths
+        xi = x.clone().requires_grad_(True)
+        conv.zero_grad(set_to_none=True)
+        conv.train()
+        y = fn(xi)
+        (y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum().backward()
+        conv.eval()
+        with torch.no_grad():
+            y_eval = fn(x)
+        results.append((y.detach(), y_eval, xi.grad, [p.grad for p in conv.parameters()]))
+    (y_new, e_new, gx_new, gp_new), (y_old, e_old, gx_old, gp_old) = results
+    torch.testing.assert_close(y_new, y_old, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(e_new, e_old, rtol=0, atol=0)
+    torch.testing.assert_close(gx_new, gx_old, rtol=1e-5, atol=1e-5)
+    for a, b in zip(gp_new, gp_old):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

@@ -87,7 +87,11 @@ WORKER = textwrap.dedent(
     out_dir = Path(sys.argv[1])
     ctx = distributed.setup("cpu")
     profile = get_profile("smoke").replace(
-        pretrain={"steps": 4, "batch_size": 6, "log_every": 1, "checkpoint_every": 2},
+        # the paper's step (one triplet of three one-type batches) on whole images
+        pretrain={"steps": 4, "batch_size": 6, "log_every": 1, "checkpoint_every": 2,
+                  "types_per_step": 0, "holdout_references": 0, "type_proxy_weight": 0.0,
+                  "crop": None, "flip": False, "margin": 0.1, "schedule": "constant",
+                  "warmup_steps": 0, "weight_decay": 0.0},
         finetune={"epochs": 2, "batch_size": 8},
     )
     ds = Tiny()

@@ -50,3 +50,35 @@ def test_predict_matches_one_by_one_scores_and_restores_mode():
     np.testing.assert_allclose(out["pred"], alone, rtol=1e-5, atol=1e-6)
     res = evaluate_predictions(predict(model, ds, range(7), torch.device("cpu")))
     assert res["metrics"]["n"] == 7 and set(res["per_type_srocc"]) == {"1", "2"}
+
+
+def test_unreadable_or_too_small_image_in_a_set_names_the_file(tmp_path):
+    """An empty image file or one below the model's minimum size: an error naming the file."""
+    import pytest
+    from PIL import Image
+
+    from gmiqa.datasets.base import ImageListDataset, IQARecord
+    from gmiqa.errors import ImageReadError
+    from gmiqa.models import build_model
+    from gmiqa.profiles import get_profile
+
+    torch.manual_seed(0)
+    model = build_model(get_profile("smoke").model)
+    rng = np.random.default_rng(0)
+    records = []
+    for i in range(3):
+        path = tmp_path / f"im{i}.png"
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(path)
+        records.append(IQARecord(path.name, i / 2, i / 2, i, path=str(path)))
+    dataset = ImageListDataset(records, "tiny", tmp_path)
+    assert len(predict(model, dataset, [0, 1, 2], torch.device("cpu"))["pred"]) == 3
+    victim = tmp_path / "im1.png"
+    victim.write_bytes(b"")  # zero bytes
+    with pytest.raises(ImageReadError) as info:
+        predict(model, dataset, [0, 1, 2], torch.device("cpu"))
+    assert str(victim) in str(info.value)
+    m = model.min_input_size
+    Image.fromarray(rng.integers(0, 256, (m - 1, 64, 3), dtype=np.uint8)).save(victim)
+    with pytest.raises(ImageReadError) as info:
+        predict(model, dataset, [0, 1, 2], torch.device("cpu"))
+    assert str(victim) in str(info.value) and "smaller" in str(info.value)

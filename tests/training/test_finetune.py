@@ -117,3 +117,74 @@ def test_finished_run_is_reused_and_its_model_copied(tiny, tmp_path, monkeypatch
     assert again["summary"] == first["summary"]
     a, b = load_checkpoint(copy), load_checkpoint(ft.model_path_for(out))
     assert all(torch.equal(a.model[k], b.model[k]) for k in a.model)
+
+
+def test_lr_schedule_warmup_then_cosine():
+    from gmiqa.training.loop import lr_factor
+
+    f = [lr_factor(s, 100, 10, "cosine") for s in range(100)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(f[9:], f[10:]))  # never rises after warm-up
+    assert f[-1] < 0.01
+    assert lr_factor(50, 100, 0, "constant") == 1.0
+    with pytest.raises(ConfigError, match="linear"):
+        lr_factor(0, 10, 0, "linear")
+
+
+def test_crop_recipe_trains_with_head_rate_and_resumes(tiny, tmp_path):
+    """Random crops + flips, warm-up + cosine, a larger rate for the heads: resumable."""
+    from gmiqa.training.finetune import finetune_split, parameter_groups
+    from gmiqa.training.loop import TrainingInterrupted
+
+    profile, ds = tiny
+    recipe = profile.replace(finetune={"crop": 128, "flip": True, "schedule": "cosine",
+                                       "warmup_fraction": 0.2, "head_lr_mult": 3.0,
+                                       "weight_decay": 1e-4, "epochs": 2})  # fmt: skip
+    train, test = np.arange(0, 27), np.arange(27, 36)
+    whole = finetune_split(recipe, ds, train, test, None, "cpu", seed=1, progress=False)
+    ck = tmp_path / "split.safetensors"
+    with pytest.raises(TrainingInterrupted):
+        finetune_split(recipe, ds, train, test, None, "cpu", 1, ck, progress=False, stop_after=5)
+    resumed = finetune_split(recipe, ds, train, test, None, "cpu", 1, ck, progress=False)
+    assert whole["predictions"]["pred"] == resumed["predictions"]["pred"]
+    groups = parameter_groups(whole["model"], 3.0)
+    assert [g["lr_mult"] for g in groups] == [1.0, 3.0]
+    n_backbone = sum(1 for n, _ in whole["model"].named_parameters() if n.startswith("backbone."))
+    assert len(groups[0]["params"]) == n_backbone and len(groups[1]["params"]) > 0
+
+
+def test_crops_larger_than_an_image_name_it(tiny):
+    from gmiqa.training.finetune import finetune_split
+
+    profile, ds = tiny
+    recipe = profile.replace(finetune={"crop": 256})
+    with pytest.raises(ConfigError, match=r"128x128 pixels is smaller than the 256x256"):
+        finetune_split(recipe, ds, np.arange(0, 9), np.arange(27, 30), None, "cpu", progress=False)
+
+
+def test_results_follow_the_data(tiny, tmp_path):
+    """Same --out, changed scores: trained again, never the earlier run's numbers."""
+    from dataclasses import replace
+
+    from PIL import Image
+
+    from gmiqa.datasets.base import ImageListDataset, IQARecord
+    from gmiqa.training.finetune import run_finetune
+
+    profile, _ = tiny
+    rng = np.random.default_rng(0)
+    records = []
+    for i in range(20):
+        path = tmp_path / f"img{i}.png"
+        Image.fromarray(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(path)
+        records.append(IQARecord(path.name, i / 20, float(i), i, 0, 0, str(path)))
+    first = ImageListDataset(records, "livec", tmp_path)
+    out = tmp_path / "results" / "finetune-livec-none.json"
+    a = run_finetune(profile, first, "livec", None, out, 1, "cpu", progress=False)
+    again = run_finetune(profile, first, "livec", None, out, 1, "cpu", progress=False)
+    assert again["fingerprint"] == a["fingerprint"]  # same data: the finished run stands
+    changed = ImageListDataset([replace(r, score=1 - r.score) for r in records], "livec", tmp_path)
+    b = run_finetune(profile, changed, "livec", None, out, 1, "cpu", progress=False)
+    assert b["fingerprint"] != a["fingerprint"]
+    assert b["config"]["data_fingerprint"] != a["config"]["data_fingerprint"]
+    assert b["splits"][0]["predictions"]["target"] != a["splits"][0]["predictions"]["target"]

@@ -96,3 +96,91 @@ def test_train_graph_rejects_a_checkpoint_of_another_profile(tiny, tmp_path):
     bad = save_checkpoint(tmp_path / "other.safetensors", kind="meta", model=other, config={})
     with pytest.raises(CheckpointError, match="other.safetensors.*do not fit"):
         train_graph(profile, ds, tmp_path / "g.safetensors", bad, "cpu", progress=False)
+
+
+# --- the multi-graph step (types_per_step > 0) -------------------------------------------
+
+
+def test_batch_all_triplet_equals_the_triplets_written_out():
+    import itertools
+
+    import torch
+
+    from gmiqa.training.pretrain import batch_all_triplet
+
+    torch.manual_seed(0)
+    codes = torch.randn(6, 5)
+    types = torch.tensor([1, 1, 2, 2, 3, 3])
+    loss, gap = batch_all_triplet(codes, types, margin=0.3)
+    z = torch.nn.functional.normalize(codes, dim=-1)
+    terms, gaps = [], []
+    for a, p, n in itertools.product(range(6), repeat=3):
+        if a != p and types[a] == types[p] and types[n] != types[a]:
+            dap, dan = (z[a] - z[p]).norm(), (z[a] - z[n]).norm()
+            terms.append(torch.relu(dap - dan + 0.3))
+            gaps.append(dan - dap)
+    assert len(terms) == 6 * 1 * 4
+    assert torch.allclose(loss, torch.stack(terms).mean(), atol=1e-5)
+    assert torch.allclose(gap, torch.stack(gaps).mean(), atol=1e-5)
+
+
+def test_multi_graph_losses_train_every_part():
+    import torch
+
+    from gmiqa.models import build_model
+    from gmiqa.profiles import get_profile
+    from gmiqa.training.pretrain import multi_graph_losses
+
+    torch.manual_seed(0)
+    settings = get_profile("smoke").model
+    model = build_model(settings).train()
+    proxies = torch.randn(26, settings.feature_dim, requires_grad=True)
+    x = torch.rand(8, 3, 128, 128)
+    types = torch.tensor([1, 1, 16, 16])  # 4 graphs of 2 images
+    levels = torch.tensor([1.0, 2, 3, 4, 5, 1, 2, 3])
+    losses = multi_graph_losses(model, x, types, levels, 2, 0.5, 0.25, 1.0, proxies, 1.0, 16.0)
+    assert set(losses) == {"loss", "triplet", "level", "gap", "node_triplet", "type_ce"}
+    losses["loss"].backward()
+    assert proxies.grad is not None and proxies.grad[[1, 16]].abs().sum() > 0
+    for name in ("backbone", "type_discriminator", "level_discriminator", "edge_builder"):
+        grads = [p.grad for n, p in model.named_parameters() if n.startswith(name)]
+        assert any(g is not None and g.abs().sum() > 0 for g in grads), name
+
+
+def test_holdout_references_are_fixed_by_the_seed():
+    from gmiqa.training.pretrain import holdout_references
+
+    refs = np.repeat(np.arange(12), 5)
+    a = holdout_references(refs, 3, seed=0)
+    assert a == holdout_references(refs, 3, seed=0) and len(a) == 3 and a == sorted(a)
+    assert holdout_references(refs, 3, seed=1) != a
+    assert len(holdout_references(refs, 50, seed=0)) == 10  # two references always train
+    assert holdout_references(refs, 0, seed=0) == []
+
+
+def test_multi_graph_stage_resumes_bit_identically_and_probes(tmp_path):
+    import json
+
+    from tiny_setup import same_checkpoints, tiny_dataset, tiny_profile
+
+    from gmiqa.training.loop import TrainingInterrupted
+    from gmiqa.training.pretrain import train_graph
+    from gmiqa.training.probe import probe_checkpoint_path
+
+    profile = tiny_profile().replace(
+        pretrain={"types_per_step": 2, "graph_size": 2, "type_proxy_weight": 1.0,
+                  "holdout_references": 1, "crop": 128, "flip": True, "schedule": "cosine",
+                  "warmup_steps": 1, "weight_decay": 1e-4, "margin": 0.5},
+    )  # fmt: skip
+    ds = tiny_dataset(tmp_path / "cache")
+    ds.build_bank(workers=1, progress=False)
+    whole = train_graph(profile, ds, tmp_path / "g1.safetensors", None, "cpu", progress=False)
+    assert whole.steps == 4 and "type_ce" in whole.history
+    with pytest.raises(TrainingInterrupted):
+        train_graph(profile, ds, tmp_path / "g2.safetensors", None, "cpu", progress=False,
+                    stop_after=2)  # fmt: skip
+    train_graph(profile, ds, tmp_path / "g2.safetensors", None, "cpu", progress=False)
+    same_checkpoints(tmp_path / "g1.safetensors", tmp_path / "g2.safetensors")
+    report = json.loads(probe_checkpoint_path(tmp_path / "g1.safetensors").read_text())
+    assert report["references"] == 1 and report["types"] == 3 and report["images"] == 9
+    assert 0.0 <= report["knn_type_accuracy"] <= 1.0 and report["chance"] == pytest.approx(1 / 3)

@@ -15,7 +15,17 @@ def tiny_profile():
             "levels": (1, 3, 5),
         },
         meta={"steps": 4, "tasks_per_step": 2, "support_size": 2, "query_size": 2},
-        pretrain={"steps": 4, "batch_size": 3, "log_every": 1, "checkpoint_every": 2},
+        # the paper's step (one triplet of three batches); tests of the multi-graph step
+        # set types_per_step themselves
+        pretrain={
+            "steps": 4,
+            "batch_size": 3,
+            "log_every": 1,
+            "checkpoint_every": 2,
+            "types_per_step": 0,
+            "holdout_references": 0,
+            "type_proxy_weight": 0.0,
+        },
         finetune={"epochs": 2, "batch_size": 4, "splits": 2},
     )
 

@@ -1,0 +1,151 @@
+"""Does the data path keep the training step busy? Bank build, batch delivery, step, one run.
+
+Measures, side by side in one process:
+
+1. **bank build**: the synthetic set of a profile generated into an image bank by a
+   process pool (``gmiqa.datasets.bank``), images/s in all and per worker;
+2. **delivery**: batches of the profile's stage-2 step (types x 2 graphs x graph size,
+   random crops and flips) from the bank to the device
+   (``gmiqa.training.feeder.BatchFeeder``), images/s;
+3. **consumption**: the profile's stage-2 training step (forward, loss, backward, optimizer)
+   on such batches, images/s.
+
+It prints the ratio delivery / consumption (the data path keeps up when it is well above
+1) and writes JSON with provenance. Examples::
+
+    python benchmarks/bench_data.py --profile cpu --pristine ../shared/data/pristine
+    python benchmarks/bench_data.py --profile gpu-quick --device cuda --pristine DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def main(argv=None) -> dict:
+    from gmiqa.atomic import atomic_write_json
+    from gmiqa.device import autocast, resolve_device, seed_everything
+    from gmiqa.models import build_model
+    from gmiqa.profiles import get_profile
+    from gmiqa.provenance import provenance
+    from gmiqa.training.feeder import BatchFeeder
+    from gmiqa.training.loop import make_optimizer
+    from gmiqa.training.pipeline import synthetic_dataset
+    from gmiqa.training.pretrain import multi_graph_losses
+    from gmiqa.training.samplers import TypeGraphSampler
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--profile", default="cpu")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument(
+        "--pristine", type=Path, default=None, help="pristine photos (default: packaged)"
+    )
+    ap.add_argument("--references", type=int, default=None, help="use only this many photos")
+    ap.add_argument("--workers", type=int, default=None, help="bank processes (default: all cores)")
+    ap.add_argument("--batches", type=int, default=40, help="batches timed for delivery")
+    ap.add_argument("--steps", type=int, default=10, help="training steps timed")
+    ap.add_argument("--out", type=Path, default=None, help="JSON path (default: data/results/)")
+    args = ap.parse_args(argv)
+
+    profile = get_profile(args.profile)
+    if args.references:
+        profile = profile.replace(data={"max_pristine": args.references})
+    s = profile.pretrain
+    if s.types_per_step == 0:
+        raise SystemExit(
+            f"profile {profile.name} uses the paper's triplet step; pick cpu or gpu-quick"
+        )
+    dev = resolve_device(args.device)
+    workers = args.workers or os.cpu_count() or 1
+    result: dict = {"profile": profile.name, "device": str(dev), "workers": workers}
+    with tempfile.TemporaryDirectory() as tmp:
+        ds = synthetic_dataset(profile, tmp, args.pristine, 0)
+        t0 = time.perf_counter()
+        bank = ds.build_bank(workers=workers, progress=True)
+        build_s = time.perf_counter() - t0
+        result["bank"] = {
+            "images": len(bank), "size_hw": list(bank.image_size), "seconds": build_s,
+            "images_per_s": len(bank) / build_s, "images_per_s_per_worker": len(bank) / build_s / workers,
+        }  # fmt: skip
+        feeder = BatchFeeder(bank.images, dev, s.crop, s.flip, profile.channels_last)
+        sampler = TypeGraphSampler(ds.records, s.types_per_step, s.graph_size)
+        rng = np.random.default_rng(0)
+        draws = [sampler.sample(rng) for _ in range(args.batches + args.steps + 2)]
+        per_batch = len(draws[0].indices)
+        feeder.batch(draws[0].indices, 0)  # warm-up (a resident bank is copied here)
+        _sync(dev)
+        t0 = time.perf_counter()
+        for k in range(args.batches):
+            feeder.batch(draws[k + 1].indices, k)
+        _sync(dev)
+        deliver_s = time.perf_counter() - t0
+        result["delivery"] = {
+            "batch_images": per_batch, "crop": s.crop, "resident": feeder.resident,
+            "images_per_s": args.batches * per_batch / deliver_s,
+        }  # fmt: skip
+
+        seed_everything(0)
+        model = build_model(profile.model).to(dev)
+        if dev.type == "cuda" and profile.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        model.train()
+        proxies = torch.randn(26, profile.model.feature_dim, device=dev, requires_grad=True)
+        opt = make_optimizer(list(model.parameters()) + [proxies], s.lr, s.weight_decay)
+        batches = [
+            (feeder.batch(d.indices, 100 + k), torch.as_tensor(d.types, device=dev),
+             torch.as_tensor(ds.levels[d.indices], dtype=torch.float32, device=dev))
+            for k, d in enumerate(draws[args.batches + 1 :])
+        ]  # fmt: skip
+
+        def step(b):
+            x, types, lv = b
+            opt.zero_grad(set_to_none=True)
+            with autocast(dev, profile.amp):
+                losses = multi_graph_losses(
+                    model, x, types, lv, s.graph_size, s.margin, s.level_weight,
+                    s.node_triplet_weight, proxies, s.type_proxy_weight, s.proxy_scale,
+                )  # fmt: skip
+            losses["loss"].backward()
+            opt.step()
+
+        step(batches[0])  # warm-up
+        _sync(dev)
+        t0 = time.perf_counter()
+        for b in batches[1:]:
+            step(b)
+        _sync(dev)
+        train_s = time.perf_counter() - t0
+        result["training_step"] = {"images_per_s": (len(batches) - 1) * per_batch / train_s}
+    ratio = result["delivery"]["images_per_s"] / result["training_step"]["images_per_s"]
+    result["delivery_over_consumption"] = ratio
+    result["provenance"] = provenance(device=str(dev))
+    b = result["bank"]
+    print(f"bank build: {b['images']} images of {b['size_hw'][1]}x{b['size_hw'][0]} in "
+          f"{b['seconds']:.1f} s = {b['images_per_s']:.1f} images/s "
+          f"({b['images_per_s_per_worker']:.1f} per worker, {workers} workers)")  # fmt: skip
+    print(f"delivery:   {result['delivery']['images_per_s']:.1f} images/s "
+          f"(batches of {per_batch}, crop {s.crop}, resident={feeder.resident})")  # fmt: skip
+    print(f"training:   {result['training_step']['images_per_s']:.1f} images/s "
+          f"(stage-2 step of profile {profile.name})")  # fmt: skip
+    print(f"delivery / consumption = {ratio:.2f}x")
+    out = args.out or Path("data/results") / f"bench_data_{profile.name}_{dev.type}.json"
+    atomic_write_json(out, result)
+    print(f"written: {out}")
+    return result
+
+
+if __name__ == "__main__":
+    json.dumps(main())

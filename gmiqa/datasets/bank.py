@@ -1,0 +1,371 @@
+"""The image bank: a labelled image set made once, stored as one uint8 array, read by batches.
+
+Taught in ``notebooks/06_graph_pretraining.ipynb``.
+
+Pre-training sees tens of thousands of images per minute on a GPU; generating the
+synthetic distortions (about 20 images/s per CPU core at 512x384) or decoding PNGs on
+the training thread cannot keep up. So the set is made **once**:
+
+- :func:`build_synthetic_bank` generates every item of a
+  :class:`~gmiqa.datasets.synthetic.SyntheticIQADataset` in a process pool (all cores,
+  a progress bar) and computes its pseudo-quality label in the same pass;
+  :func:`build_dataset_bank` decodes the images of a labelled set (KADID-10k) the same
+  way. Items are written into ``images.u8``, a memory-mappable ``(N, H, W, 3)`` uint8
+  file; labels go to ``labels.npz``. The folder is named by the data's fingerprint, so
+  other pristine photos, another seed or changed distortion code never read stale
+  pixels.
+- **Resumable**: finished items are marked in ``done.u1`` every few hundred items; an
+  interrupted build continues where it stopped. ``bank.json`` is written last
+  (atomically): a folder without it is unfinished.
+- :class:`ImageBank` opens a finished bank (memory-mapped, nothing read up front).
+  :class:`~gmiqa.training.feeder.BatchFeeder` draws training batches from it with random
+  crops and flips, so a few thousand stored images serve tens of thousands of steps.
+
+A uint8 image of 384x512 takes 576 KiB: 25 types x 5 levels x 110 photos is 7.9 GB, on
+disk and in the page cache, not in Python objects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gmiqa.atomic import atomic_write, atomic_write_json
+from gmiqa.errors import DatasetError
+
+_BANK_VERSION = 1
+_LABELS = ("ref_id", "type", "level", "score", "raw_score")
+
+
+@dataclass
+class ImageBank:
+    """A finished bank: ``images`` (N, H, W, 3) uint8 (memory-mapped) and label arrays.
+
+    Taught in ``notebooks/06_graph_pretraining.ipynb``. ``labels`` holds ``ref_id``,
+    ``type``, ``level``, ``score`` (normalised, higher = better) and ``raw_score``;
+    ``names`` the item names; ``fingerprint`` the identity of the data.
+    """
+
+    path: Path
+    images: np.ndarray
+    labels: dict[str, np.ndarray]
+    names: list[str]
+    fingerprint: str
+    source: str
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return int(self.images.shape[1]), int(self.images.shape[2])
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> ImageBank:
+        """Open a finished bank folder; an unfinished or damaged one raises DatasetError."""
+        path = Path(path)
+        meta_path = path / "bank.json"
+        if not meta_path.is_file():
+            raise DatasetError(f"{path}: not a finished image bank (no bank.json)")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            n, h, w = (int(v) for v in meta["shape"])
+            images = np.memmap(path / "images.u8", dtype=np.uint8, mode="r", shape=(n, h, w, 3))
+            with np.load(path / "labels.npz") as data:
+                labels = {k: data[k].copy() for k in _LABELS}
+                names = [str(s) for s in data["names"].tolist()]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise DatasetError(f"{path}: damaged image bank ({exc}); delete the folder") from None
+        return cls(path, images, labels, names, str(meta["fingerprint"]), str(meta["source"]))
+
+    def indices(self, exclude_refs: Sequence[int] = ()) -> np.ndarray:
+        """Item indices whose reference is not in ``exclude_refs``."""
+        return np.flatnonzero(~np.isin(self.labels["ref_id"], np.asarray(list(exclude_refs))))
+
+
+def bank_dir(cache_dir: str | os.PathLike, fingerprint: str) -> Path:
+    """Where the bank of data with ``fingerprint`` lives under ``cache_dir``."""
+    return Path(cache_dir) / f"bank-{fingerprint}"
+
+
+def _open_arrays(path: Path, n: int, h: int, w: int) -> tuple[np.memmap, np.memmap]:
+    path.mkdir(parents=True, exist_ok=True)
+    images_path, done_path = path / "images.u8", path / "done.u1"
+    size = n * h * w * 3
+    if not images_path.exists() or images_path.stat().st_size != size:
+        with open(images_path, "wb") as fh:  # sparse file of the final size
+            fh.truncate(size)
+        done_path.unlink(missing_ok=True)
+    if not done_path.exists() or done_path.stat().st_size != n:
+        with open(done_path, "wb") as fh:
+            fh.write(bytes(n))
+    images = np.memmap(images_path, dtype=np.uint8, mode="r+", shape=(n, h, w, 3))
+    done = np.memmap(done_path, dtype=np.uint8, mode="r+", shape=(n,))
+    return images, done
+
+
+def _fill(
+    path: Path,
+    shape: tuple[int, int],
+    names: list[str],
+    labels: dict[str, np.ndarray],
+    work,
+    jobs: list,
+    fingerprint: str,
+    source: str,
+    workers: int | None,
+    progress: bool,
+    desc: str,
+) -> ImageBank:
+    """Run ``work(job) -> (index, uint8 image, score or None)`` over ``jobs``; write the bank."""
+    from tqdm.auto import tqdm
+
+    n, (h, w) = len(names), shape
+    images, done = _open_arrays(path, n, h, w)
+    scores_path = path / "scores.f8"
+    if scores_path.exists() and scores_path.stat().st_size == n * 8:
+        scores = np.fromfile(scores_path, dtype=np.float64)
+    else:
+        scores = np.full(n, np.nan)
+    todo = [job for job in jobs if not done[job[0]]]
+    workers = max(1, int(workers or os.cpu_count() or 1))
+
+    def save_progress() -> None:
+        images.flush()
+        # scores before marks: a marked item always has its score on disk
+        atomic_write(scores_path, lambda tmp: scores.tofile(tmp))
+        done.flush()
+
+    pool = None
+    bar = tqdm(total=n, initial=n - len(todo), desc=desc, disable=not progress, unit="img")
+    try:
+        pool = None
+        if workers == 1 or len(todo) < 2:
+            results = map(work, todo)
+        else:  # the work object (and the images it holds) travels once per process
+            pool = ProcessPoolExecutor(workers, initializer=_set_work, initargs=(work,))
+            results = pool.map(_run_work, todo, chunksize=8)
+        since = 0
+        for index, image, score in results:
+            if image.shape != (h, w, 3):
+                raise DatasetError(
+                    f"{names[index]}: image is {image.shape[1]}x{image.shape[0]}, the bank holds "
+                    f"{w}x{h} images (all images of a bank must have one size)"
+                )
+            images[index] = image
+            if score is not None:
+                scores[index] = score
+            done[index] = 1
+            since += 1
+            bar.update(1)
+            if since >= 256:
+                save_progress()
+                since = 0
+    finally:
+        bar.close()
+        save_progress()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    if np.isnan(labels["score"]).any():
+        labels = dict(labels, score=scores.copy(), raw_score=scores.copy())
+    if not np.isfinite(labels["score"]).all():
+        bad = int(np.flatnonzero(~np.isfinite(labels["score"]))[0])
+        raise DatasetError(f"{names[bad]}: its quality label is not finite")
+
+    def write_labels(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, names=np.asarray(names), **{k: np.asarray(labels[k]) for k in _LABELS})
+
+    atomic_write(path / "labels.npz", write_labels)
+    atomic_write_json(path / "bank.json", {
+        "version": _BANK_VERSION, "fingerprint": fingerprint, "source": source,
+        "shape": [n, h, w], "items": n,
+    })  # fmt: skip
+    return ImageBank.open(path)
+
+
+_WORK = None
+
+
+def _set_work(work) -> None:  # pool initializer
+    global _WORK
+    _WORK = work
+
+
+def _run_work(job):
+    return _WORK(job)
+
+
+# -- the synthetic set ---------------------------------------------------------------------
+
+
+class _SyntheticWork:
+    """One item: the distorted image and its pseudo-quality against the reference."""
+
+    def __init__(self, dataset) -> None:
+        self.dataset = dataset
+
+    def __call__(self, job) -> tuple[int, np.ndarray, float]:
+        from gmiqa.fr_quality import pseudo_quality
+
+        (index,) = job
+        image = self.dataset.generate(index)
+        return index, image, float(pseudo_quality(image, self.dataset.reference_image(index)))
+
+
+def build_synthetic_bank(
+    dataset,
+    cache_dir: str | os.PathLike,
+    workers: int | None = None,
+    progress: bool = True,
+) -> ImageBank:
+    """Generate every item of a synthetic set (and its pseudo-quality) into a bank.
+
+    Taught in ``notebooks/06_graph_pretraining.ipynb``. Reuses a finished bank with the
+    same fingerprint; resumes an unfinished one. ``workers`` processes (default: all
+    cores). Items are bit-identical to ``dataset.generate(i)`` (each item's distortion
+    seed depends on (seed, reference, type, level) only).
+    """
+    path = bank_dir(cache_dir, dataset.fingerprint)
+    if (path / "bank.json").is_file():
+        bank = ImageBank.open(path)
+        dataset.attach_bank(bank)
+        return bank
+    n = len(dataset)
+    labels = {
+        "ref_id": dataset.ref_ids.copy(),
+        "type": dataset.types.copy(),
+        "level": dataset.levels.copy(),
+        "score": np.full(n, np.nan),
+        "raw_score": np.full(n, np.nan),
+    }
+    jobs = [(i,) for i in range(n)]
+    bank = _fill(
+        path, dataset.image_size, list(dataset.names), labels, _SyntheticWork(dataset), jobs,
+        dataset.fingerprint, f"synthetic:{len(dataset.references)} references", workers,
+        progress, "image bank",
+    )  # fmt: skip
+    dataset.attach_bank(bank)
+    return bank
+
+
+# -- a labelled set of image files (KADID-10k for pre-training) ---------------------------
+
+
+class _DecodeWork:
+    def __init__(self, paths: list[str], size: tuple[int, int] | None) -> None:
+        self.paths = paths
+        self.size = size
+
+    def __call__(self, job):
+        from gmiqa.datasets.pristine import fit_to_size
+        from gmiqa.images import load_image
+
+        (index,) = job
+        image = load_image(self.paths[index])
+        if self.size is not None and image.shape[:2] != tuple(self.size):
+            image = fit_to_size(image, self.size)
+        return index, np.ascontiguousarray(image, dtype=np.uint8), None
+
+
+def dataset_fingerprint(dataset) -> str:
+    """Identity of a labelled set: names, labels, and each file's size and mtime.
+
+    See ``notebooks/07_finetuning.ipynb``. Synthetic sets answer with their own
+    fingerprint (pristine pixels, seed, distortion code). Any changed score, added,
+    removed or rewritten image gives another fingerprint.
+    """
+    import hashlib
+
+    own = getattr(dataset, "fingerprint", None)
+    if isinstance(own, str):
+        return own
+    digest = hashlib.sha256()
+    for r in dataset.records:
+        get = r.get if isinstance(r, dict) else lambda k, _r=r: getattr(_r, k, None)
+        labels = "|".join(
+            repr(get(k)) for k in ("name", "raw_score", "score", "ref_id", "type", "level")
+        )
+        digest.update(labels.encode())
+        path = get("path")
+        if path is not None:
+            try:
+                st = os.stat(path)
+            except OSError:
+                raise DatasetError(f"{path}: image listed in the score file is missing") from None
+            digest.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def build_dataset_bank(
+    dataset,
+    cache_dir: str | os.PathLike,
+    size: tuple[int, int] | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> ImageBank:
+    """Decode every image of a labelled set (e.g. KADID-10k) into a bank.
+
+    Taught in ``notebooks/06_graph_pretraining.ipynb``. ``size`` = (height, width):
+    images of another size are fitted to it (:func:`~gmiqa.datasets.pristine.fit_to_size`);
+    None keeps the size of the first image and requires every image to share it.
+    """
+    records = list(dataset.records)
+    paths = [r.path for r in records]
+    if any(p is None for p in paths):
+        raise DatasetError(f"{dataset!r}: a bank of a labelled set needs image files")
+    if size is None:
+        from gmiqa.images import image_size
+
+        size = image_size(paths[0])  # (height, width)
+    fp = dataset_fingerprint(dataset) + f"-{size[0]}x{size[1]}"
+    path = bank_dir(cache_dir, fp)
+    if (path / "bank.json").is_file():
+        return ImageBank.open(path)
+    labels = {k: np.asarray([getattr(r, k) for r in records]) for k in _LABELS}
+    labels["score"] = labels["score"].astype(np.float64)
+    labels["raw_score"] = labels["raw_score"].astype(np.float64)
+    return _fill(
+        path, tuple(size), [r.name for r in records], labels, _DecodeWork(paths, size),
+        [(i,) for i in range(len(records))], fp, getattr(dataset, "name", "dataset"),
+        workers, progress, "image bank",
+    )  # fmt: skip
+
+
+class BankDataset:
+    """A bank as a dataset: items ``{"image", "score", ...}`` and ``records`` (IQARecord).
+
+    Taught in ``notebooks/06_graph_pretraining.ipynb``. Pre-training on a labelled set
+    (KADID-10k) reads it through this; ``.bank`` gives the training code the bank.
+    """
+
+    def __init__(self, bank: ImageBank, name: str = "bank") -> None:
+        from gmiqa.datasets.base import IQARecord
+
+        self.bank = bank
+        self.name = name
+        lab = bank.labels
+        self.records = [
+            IQARecord(bank.names[i], float(lab["score"][i]), float(lab["raw_score"][i]),
+                      int(lab["ref_id"][i]), int(lab["type"][i]), int(lab["level"][i]))
+            for i in range(len(bank))
+        ]  # fmt: skip
+        self.fingerprint = bank.fingerprint
+
+    def __len__(self) -> int:
+        return len(self.bank)
+
+    def __getitem__(self, index: int) -> dict:
+        from gmiqa.datasets.base import image_to_tensor
+
+        r = self.records[int(index)]
+        item = r.to_dict()
+        item.pop("path", None)
+        item["image"] = image_to_tensor(np.asarray(self.bank.images[int(index)]))
+        return item

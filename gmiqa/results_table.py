@@ -1,0 +1,307 @@
+"""A results table that refuses a number without provenance.
+
+Taught in ``notebooks/09_results.ipynb``; the chapter's tables are built by
+:mod:`gmiqa.report`. A :class:`ResultsTable` has label columns (the set, the method,
+the distortion type, ...), the paper's columns, the measured columns, and the
+provenance columns :data:`PROVENANCE_COLUMNS` (profile, dataset, device, commit, date,
+source) that say, on every row, what produced the measured numbers of that row. A
+measured number can only enter a table together with a result document that passes
+:func:`gmiqa.results.validate_result`; a source without provenance raises
+``ValueError`` naming the file. Tables render as HTML (profile and commit on every row,
+the rest of the provenance as numbered notes) or Markdown (every column); no pandas.
+
+This module needs only the standard library.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gmiqa.results import validate_result
+
+PROVENANCE_COLUMNS: tuple[str, ...] = ("profile", "dataset", "device", "commit", "date", "source")
+PAPER_LABEL = "paper"  # prefix of the paper's columns
+MISSING = "—"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _short_commit(commit: str) -> str:
+    sha, plus, rest = str(commit).partition("+")
+    return sha[:10] + (plus + rest if plus else "")
+
+
+def _source_name(result: Mapping) -> str:
+    source = result.get("source") or result.get("title") or "this run"
+    text = str(source)
+    return Path(text).name if ("/" in text or "\\" in text) else text
+
+
+def checked(result: Mapping, source: str | None = None) -> dict:
+    """``result`` validated as a ``gmiqa-result/1`` document; ValueError naming its source.
+
+    ``source`` defaults to the document's ``"source"`` (set by
+    :func:`gmiqa.results.load_result`) or its title. Taught in ``notebooks/09_results.ipynb``.
+    """
+    name = source or str(result.get("source") or result.get("title") or "result")
+    validate_result(dict(result), name)
+    return dict(result)
+
+
+def provenance_cells(result: Mapping) -> dict[str, str]:
+    """The provenance columns of a result: profile, dataset, device, commit, date, source.
+
+    Taught in ``notebooks/09_results.ipynb``.
+    """
+    block = result["provenance"]
+    device = str(block["device"])
+    name = block.get("device_name")
+    if name and name != device:
+        device = f"{device} ({name})"
+    return {
+        "profile": str(block["profile"]),
+        "dataset": str(block["dataset"]),
+        "device": device,
+        "commit": _short_commit(block["commit"]),
+        "date": str(block["date"]),
+        "source": _source_name(result),
+    }
+
+
+@dataclass
+class Row:
+    """One table row: labels, the paper's values, measured values and their provenance.
+
+    Taught in ``notebooks/09_results.ipynb``.
+    """
+
+    labels: dict[str, Any]
+    paper: dict[str, Any] = field(default_factory=dict)
+    measured: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, str] | None = None  # None: no measured number in this row
+    command: str = ""  # for a row that was not measured: how to measure it
+
+
+class ResultsTable:
+    """A table of the paper's numbers beside measured ones, with provenance on every row.
+
+    ``label_columns``: e.g. ``["set", "method"]``; ``paper_columns``: the paper's metric
+    names (shown as ``"paper SROCC"``); ``measured_columns``: metric names of measured
+    values; ``formats``: a format spec per column (default ``".3f"`` for floats). Taught
+    in ``notebooks/09_results.ipynb``.
+    """
+
+    def __init__(
+        self,
+        title: str,
+        label_columns: Sequence[str],
+        paper_columns: Sequence[str],
+        measured_columns: Sequence[str],
+        caption: str = "",
+        formats: Mapping[str, str] | None = None,
+    ) -> None:
+        self.title = title
+        self.label_columns = list(label_columns)
+        self.paper_columns = list(paper_columns)
+        self.measured_columns = list(measured_columns)
+        self.caption = caption
+        self.formats = dict(formats or {})
+        self.rows: list[Row] = []
+
+    # --- adding rows ------------------------------------------------------------------
+    def add(
+        self,
+        labels: Mapping[str, Any],
+        measured: Mapping[str, Any] | None = None,
+        result: Mapping | None = None,
+        paper: Mapping[str, Any] | None = None,
+        missing: str = "",
+        command: str = "",
+    ) -> Row:
+        """Add a row; measured numbers need ``result`` (a document with complete provenance).
+
+        ``paper``: the paper's values for this row (numbers from
+        :func:`gmiqa.results.paper_results`, or texts). ``missing`` fills the measured
+        columns that have no value (e.g. ``"not measured (dataset not on this
+        machine)"``) and ``command`` says how to measure them. Raises ValueError naming
+        the source when ``result`` lacks provenance, or when numbers come without one.
+        """
+        measured = dict(measured or {})
+        unknown = set(measured) - set(self.measured_columns)
+        unknown |= set(paper or {}) - set(self.paper_columns)
+        unknown |= set(labels) - set(self.label_columns)
+        if unknown:
+            raise ValueError(f"{self.title}: unknown columns {sorted(unknown)}")
+        for key, value in measured.items():
+            if _is_number(value) and not math.isfinite(value):
+                raise ValueError(f"{self.title}: {key} is {value}; use a text saying why")
+        prov = None
+        if result is not None:
+            prov = provenance_cells(checked(result))
+        elif any(_is_number(v) for v in measured.values()):
+            raise ValueError(
+                f"{self.title}: row {dict(labels)} has measured numbers but no result with provenance"
+            )
+        first = True  # the reason goes in the first empty column, a dash in the others
+        for col in self.measured_columns:
+            if col not in measured or measured[col] is None:
+                measured[col] = (missing or MISSING) if first else MISSING
+                first = False
+        row = Row(dict(labels), dict(paper or {}), measured, prov, command)
+        self.rows.append(row)
+        return row
+
+    def add_result(
+        self,
+        labels: Mapping[str, Any],
+        result: Mapping,
+        keys: Mapping[str, str],
+        paper: Mapping[str, Any] | None = None,
+    ) -> Row:
+        """Add a row whose measured columns are ``result["metrics"][keys[column]]``.
+
+        A key may be a dotted path (``"per_type_srocc_median.11"``). A metric the result
+        does not hold is shown as ``"not in <source>"``, never guessed.
+        """
+        doc = checked(result)
+        values = {}
+        for column, key in keys.items():
+            node: Any = doc["metrics"]
+            for part in key.split("."):
+                node = node.get(part) if isinstance(node, Mapping) else None
+            values[column] = node if node is not None else f"not in {_source_name(doc)}"
+        return self.add(labels, values, doc, paper)
+
+    # --- reading back -----------------------------------------------------------------
+    @property
+    def columns(self) -> list[str]:
+        paper = [f"{PAPER_LABEL} {c}" for c in self.paper_columns]
+        return self.label_columns + paper + self.measured_columns + list(PROVENANCE_COLUMNS)
+
+    def _cells(self, row: Row) -> list[Any]:
+        paper = [row.paper.get(c, MISSING) for c in self.paper_columns]
+        measured = [row.measured.get(c, MISSING) for c in self.measured_columns]
+        if row.provenance is not None:
+            prov = [row.provenance[c] for c in PROVENANCE_COLUMNS]
+        elif row.command:
+            prov = [MISSING] * (len(PROVENANCE_COLUMNS) - 1) + [f"run: {row.command}"]
+        else:
+            prov = [MISSING] * len(PROVENANCE_COLUMNS)
+        return [row.labels.get(c, "") for c in self.label_columns] + paper + measured + prov
+
+    def records(self) -> list[dict[str, Any]]:
+        """The rows as dicts keyed by :attr:`columns` (raw values, unformatted)."""
+        return [dict(zip(self.columns, self._cells(row))) for row in self.rows]
+
+    def count(self) -> dict[str, int]:
+        """Numbers shown: ``paper`` (from the paper), ``measured``, and ``measured_with_provenance``.
+
+        A measured number counts as with provenance when every provenance column of its
+        row is non-empty. ``rows_with_numbers``: rows holding at least one number.
+        """
+        paper = measured = with_prov = rows = 0
+        for row in self.rows:
+            p = sum(_is_number(v) for v in row.paper.values())
+            m = sum(_is_number(v) for v in row.measured.values())
+            paper += p
+            measured += m
+            if m and row.provenance and all(row.provenance.get(c) for c in PROVENANCE_COLUMNS):
+                with_prov += m
+            rows += bool(p or m)
+        return {
+            "paper": paper,
+            "measured": measured,
+            "measured_with_provenance": with_prov,
+            "rows_with_numbers": rows,
+        }
+
+    # --- rendering --------------------------------------------------------------------
+    def _format(self, column: str, value: Any) -> str:
+        if value is None:
+            return MISSING
+        if _is_number(value):
+            spec = self.formats.get(column)
+            if spec:
+                return format(value, spec)
+            return f"{value:,}" if isinstance(value, int) else f"{value:.3f}"
+        return str(value)
+
+    def _formatted(self) -> list[list[str]]:
+        return [
+            [self._format(col, v) for col, v in zip(self.columns, self._cells(row))]
+            for row in self.rows
+        ]
+
+    def to_markdown(self) -> str:
+        """A Markdown table with the title as a bold line and the caption below."""
+
+        def esc(text: str) -> str:
+            return text.replace("|", "\\|").replace("\n", " ")
+
+        lines = [f"**{self.title}**", ""]
+        lines.append("| " + " | ".join(esc(c) for c in self.columns) + " |")
+        lines.append("|" + "|".join("---" for _ in self.columns) + "|")
+        for cells in self._formatted():
+            lines.append("| " + " | ".join(esc(c) for c in cells) + " |")
+        if self.caption:
+            lines += ["", self.caption]
+        return "\n".join(lines)
+
+    def to_html(self) -> str:
+        """An HTML table; the paper's columns are shaded. Each row keeps its profile and
+        commit; the rest of its provenance (dataset, device, date, source, or the command
+        that would measure it) is a numbered note under the table, so the table fits the
+        page (:meth:`to_markdown` keeps every provenance column)."""
+        n_label, n_paper = len(self.label_columns), len(self.paper_columns)
+        n_values = n_label + n_paper + len(self.measured_columns)
+        shown = self.columns[:n_values] + ["profile", "commit", "provenance"]
+        notes: dict[str, int] = {}
+
+        def style(i: int) -> str:
+            if n_label <= i < n_label + n_paper:
+                return ' style="background:#f3f0ff"'
+            if i >= n_values:
+                return ' style="background:#f6f6f6;font-size:85%"'
+            return ""
+
+        body = []
+        for row, cells in zip(self.rows, self._formatted()):
+            record = dict(zip(self.columns, cells))
+            if row.provenance is not None:
+                note = ", ".join(
+                    f"{c} {record[c]}" if c in ("dataset", "device") else record[c]
+                    for c in ("dataset", "device", "date", "source")
+                )
+            elif row.command:
+                note = f"not measured; run: {row.command}"
+            else:
+                note = ""
+            mark = f"[{notes.setdefault(note, len(notes) + 1)}]" if note else MISSING
+            values = cells[:n_values] + [record["profile"], record["commit"], mark]
+            tds = "".join(f"<td{style(i)}>{html.escape(c)}</td>" for i, c in enumerate(values))
+            body.append(f"<tr>{tds}</tr>")
+        head = "".join(f"<th{style(i)}>{html.escape(c)}</th>" for i, c in enumerate(shown))
+        caption = f"<caption style='caption-side:top;text-align:left'><b>{html.escape(self.title)}</b></caption>"
+        note = f"<p style='font-size:90%'>{html.escape(self.caption)}</p>" if self.caption else ""
+        footnotes = ""
+        if notes:
+            items = "; ".join(f"[{n}] {html.escape(text)}" for text, n in notes.items())
+            footnotes = f"<p class='gmiqa-provenance'>Provenance: {items}</p>"
+        return (
+            f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+            + footnotes
+            + note
+        )
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()

@@ -1,0 +1,52 @@
+"""The named profiles: the paper's settings kept as they are, the others consistent."""
+
+from __future__ import annotations
+
+import pytest
+
+from gmiqa.errors import ConfigError
+from gmiqa.profiles import PROFILES, get_profile
+
+
+def test_gpu_is_the_paper_as_it_is():
+    p = get_profile("gpu")
+    assert p.model.backbone == "scnet50" and (p.model.node_dim, p.model.edge_dim) == (256, 64)
+    assert (p.pretrain.steps, p.pretrain.batch_size, p.pretrain.lr) == (40000, 64, 1e-5)
+    assert (p.pretrain.margin, p.pretrain.level_weight) == (0.1, 0.25)
+    # the paper's step: one triplet of three one-type batches, no per-image type signal
+    assert p.pretrain.types_per_step == 0 and p.pretrain.type_proxy_weight == 0.0
+    assert p.pretrain.crop is None and p.pretrain.holdout_references == 0
+    assert (p.finetune.epochs, p.finetune.batch_size, p.finetune.lr, p.finetune.splits) == (
+        20,
+        32,
+        1e-5,
+        10,
+    )
+    assert p.finetune.crop is None and p.finetune.schedule == "constant"
+    assert p.data.image_size == (384, 512)
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_crops_fit_the_images_and_the_backbone(name):
+    p = get_profile(name)
+    h, w = p.data.image_size
+    for crop in (p.pretrain.crop, p.meta.crop):
+        if crop is not None:
+            assert 128 <= crop <= min(h, w), (name, crop)  # SCNet's smallest input is 128
+    if p.finetune.crop is not None:
+        assert p.finetune.crop >= 128
+    assert p.pretrain.types_per_step <= len(p.data.types)
+    assert p.pretrain.schedule in ("constant", "cosine")
+    assert p.finetune.schedule in ("constant", "cosine")
+
+
+def test_gpu_quick_is_scnet50_at_kadid_size_with_held_out_references():
+    p = get_profile("gpu-quick")
+    assert p.model.backbone == "scnet50" and p.data.image_size == (384, 512)
+    assert p.pretrain.types_per_step > 0 and p.pretrain.holdout_references > 0
+    assert p.finetune.splits == 10 and p.finetune.crop is not None
+
+
+def test_unknown_profile_lists_the_known_ones():
+    with pytest.raises(ConfigError, match="gpu-quick"):
+        get_profile("fast")

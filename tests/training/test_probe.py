@@ -1,0 +1,47 @@
+"""Probes of what pre-training learned: leave-reference-out k-NN, within-type level SROCC."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def test_knn_counts_only_neighbours_of_other_references():
+    from gmiqa.training.probe import knn_type_accuracy
+
+    rng = np.random.default_rng(0)
+    types = np.repeat([1, 2, 3], 20)
+    groups = np.tile(np.arange(10), 6)
+    centres = rng.normal(size=(4, 8)) * 5
+    codes = centres[types] + rng.normal(size=(60, 8)) * 0.1
+    assert knn_type_accuracy(codes, types, groups) == 1.0
+    # codes that only encode the content: its own reference is excluded, so ~chance
+    content = rng.normal(size=(10, 8))[groups] + rng.normal(size=(60, 8)) * 0.01
+    assert knn_type_accuracy(content, types, groups) < 0.6
+
+
+def test_within_type_level_srocc():
+    from gmiqa.training.probe import within_type_level_srocc
+
+    levels = np.tile([1, 2, 3, 4, 5], 4)
+    types = np.repeat([1, 2, 3, 4], 5)
+    assert within_type_level_srocc(levels * 2.0 + types * 10, levels, types) == pytest.approx(1.0)
+    assert within_type_level_srocc(-levels.astype(float), levels, types) == pytest.approx(-1.0)
+    assert within_type_level_srocc(np.zeros(20), levels, types) == 0.0
+
+
+def test_own_graph_codes_do_not_depend_on_the_batch():
+    import torch
+
+    from gmiqa.models import build_model
+    from gmiqa.profiles import get_profile
+
+    torch.manual_seed(0)
+    model = build_model(get_profile("smoke").model).eval()
+    feats = torch.randn(5, get_profile("smoke").model.feature_dim)
+    codes, mu = model.own_graph_codes(feats)
+    alone, mu1 = model.own_graph_codes(feats[2:3])
+    assert codes.shape == (5, get_profile("smoke").model.node_dim) and mu.shape == (5,)
+    assert torch.allclose(codes[2], alone[0], atol=1e-6) and torch.allclose(
+        mu[2], mu1[0], atol=1e-6
+    )
