@@ -20,7 +20,6 @@ It prints the ratio delivery / consumption (the data path keeps up when it is we
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -36,7 +35,6 @@ def _sync(dev: torch.device) -> None:
 
 
 def main(argv=None) -> dict:
-    from gmiqa.atomic import atomic_write_json
     from gmiqa.device import autocast, resolve_device, seed_everything
     from gmiqa.models import build_model
     from gmiqa.profiles import get_profile
@@ -131,7 +129,6 @@ def main(argv=None) -> dict:
         result["training_step"] = {"images_per_s": (len(batches) - 1) * per_batch / train_s}
     ratio = result["delivery"]["images_per_s"] / result["training_step"]["images_per_s"]
     result["delivery_over_consumption"] = ratio
-    result["provenance"] = provenance(device=str(dev))
     b = result["bank"]
     print(f"bank build: {b['images']} images of {b['size_hw'][1]}x{b['size_hw'][0]} in "
           f"{b['seconds']:.1f} s = {b['images_per_s']:.1f} images/s "
@@ -141,11 +138,26 @@ def main(argv=None) -> dict:
     print(f"training:   {result['training_step']['images_per_s']:.1f} images/s "
           f"(stage-2 step of profile {profile.name})")  # fmt: skip
     print(f"delivery / consumption = {ratio:.2f}x")
+    import sys
+
+    from gmiqa.results import SCHEMA, write_result
+
+    doc = {
+        "schema": SCHEMA,
+        "title": f"data path vs stage-2 training step, profile {profile.name}, {dev.type}",
+        "provenance": {
+            **provenance(device=str(dev)),
+            "profile": profile.name,
+            "dataset": f"synthetic ({args.pristine or 'packaged photos'})",
+            "command": "python " + " ".join(sys.argv),
+        },
+        "metrics": result,
+    }
     out = args.out or Path("data/results") / f"bench_data_{profile.name}_{dev.type}.json"
-    atomic_write_json(out, result)
+    write_result(out, doc)
     print(f"written: {out}")
     return result
 
 
 if __name__ == "__main__":
-    json.dumps(main())
+    main()
