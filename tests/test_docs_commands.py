@@ -10,7 +10,7 @@ they take seconds on a CPU and need nothing but this repository:
   (such as ``runs/gpu/results/...``) -> ``TMP/out/O/smoke/...``; ``score --out F.csv``
   -> a file in TMP;
 - ``--root`` of a real set -> a fixture in that set's official layout (the writers of
-  ``tests/datasets/conftest.py``, images enlarged to 96x128 so the model accepts them);
+  ``tests/datasets/conftest.py``, images enlarged to 160x128 so the smoke profile can train on them);
   ``--pristine`` (and ``--root`` of the synthetic set) -> a folder of a few photos;
 - ``--backbone-weights F`` -> the smoke backbone's weights saved as F's file type;
 - a checkpoint placeholder (``CKPT``) -> the newest fine-tuned checkpoint (sidecar kind
@@ -45,7 +45,7 @@ from gmiqa.cli import build_parser, main
 REPO = Path(__file__).resolve().parent.parent
 DOCS = ("README.md", "book/reproduce.md")
 SHELL_LANGUAGES = {"bash", "sh", "shell", "console", "zsh"}
-FIXTURE_SIZE = (96, 128)  # (height, width): above the smoke model's 49-pixel minimum
+FIXTURE_SIZE = (128, 160)  # (height, width): the smoke profile trains on 128-pixel crops
 MAX_SPLITS = 2
 PATH_OPTIONS = ("--checkpoint", "--init", "--model-path", "--range-path")
 INIT_NAMES = {"none", "scratch", "meta", "graph", "graph_nometa", ""}
