@@ -38,7 +38,6 @@ def main(argv=None) -> dict:
     from gmiqa.device import autocast, resolve_device, seed_everything
     from gmiqa.models import build_model
     from gmiqa.profiles import get_profile
-    from gmiqa.provenance import provenance
     from gmiqa.training.feeder import BatchFeeder
     from gmiqa.training.loop import make_optimizer
     from gmiqa.training.pipeline import synthetic_dataset
@@ -140,19 +139,16 @@ def main(argv=None) -> dict:
     print(f"delivery / consumption = {ratio:.2f}x")
     import sys
 
-    from gmiqa.results import SCHEMA, write_result
+    from gmiqa.results import make_result, write_result
 
-    doc = {
-        "schema": SCHEMA,
-        "title": f"data path vs stage-2 training step, profile {profile.name}, {dev.type}",
-        "provenance": {
-            **provenance(device=str(dev)),
-            "profile": profile.name,
-            "dataset": f"synthetic ({args.pristine or 'packaged photos'})",
-            "command": "python " + " ".join(sys.argv),
-        },
-        "metrics": result,
-    }
+    doc = make_result(
+        result,
+        profile=profile.name,
+        dataset=f"synthetic ({args.pristine or 'packaged photos'})",
+        command="python " + " ".join(sys.argv),
+        title=f"data path vs stage-2 training step, profile {profile.name}, {dev.type}",
+        device=str(dev),
+    )
     out = args.out or Path("data/results") / f"bench_data_{profile.name}_{dev.type}.json"
     write_result(out, doc)
     print(f"written: {out}")

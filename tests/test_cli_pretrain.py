@@ -131,3 +131,18 @@ def test_kadid_images_too_small_for_the_crops(tmp_path, capsys):
     assert code == 2
     line = _error_line(capsys)
     assert "I01_01_01.png: 80x60 pixels is smaller" in line
+
+
+@pytest.mark.timeout(600)
+def test_a_lost_probe_report_is_made_again(tmp_path, capsys):
+    """Interrupted between the last checkpoint and the probe: the next run probes."""
+    out = tmp_path / "runs"
+    args = ["pretrain", "--profile", "smoke", "--out", str(out), "--stage", "graph", "--quiet"]
+    assert main(args) == 0
+    probe = out / "smoke" / "checkpoints" / "graph.probe.json"
+    first = json.loads(probe.read_text())
+    probe.unlink()
+    capsys.readouterr()
+    assert main(args) == 0
+    assert json.loads(probe.read_text()) == first  # the same model, the same probe
+    assert "5-NN type accuracy" in capsys.readouterr().out

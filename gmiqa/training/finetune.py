@@ -288,15 +288,14 @@ def finetune_config(
     its file list, scores, and each image's size and mtime), so another folder, changed
     scores or a rewritten image never return an earlier run's results.
     """
-    from gmiqa.training.loop import config_fingerprint
-    from gmiqa.training.pretrain import _file_identity
+    from gmiqa.training.loop import config_fingerprint, file_identity
 
     profile = get_profile(profile)
     config = {
         "dataset": dataset_name,
         "data_fingerprint": data,
         "backbone_weights": str(backbone_weights) if backbone_weights else None,
-        "backbone_weights_identity": _file_identity(backbone_weights),
+        "backbone_weights_identity": file_identity(backbone_weights),
         "split_by": split_by_for(dataset_name),
         "splits": int(splits or profile.finetune.splits),
         "seed": int(seed),

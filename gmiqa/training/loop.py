@@ -46,6 +46,16 @@ def config_fingerprint(config: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def file_identity(path) -> str | None:
+    """Name, size and mtime of a file such as a weights file (None for none): a fingerprint part."""
+    if path is None:
+        return None
+    import os
+
+    st = os.stat(path)
+    return f"{Path(path).name}:{st.st_size}:{st.st_mtime_ns}"
+
+
 class TrainingInterrupted(RuntimeError):  # noqa: N818 - it is a signal, not an error
     """Raised by a ``stop_after`` hook (tests simulate an interruption with it)."""
 

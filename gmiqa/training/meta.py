@@ -368,7 +368,7 @@ def meta_config(
     profile: Profile, seed: int, data: str | None = None, backbone_weights=None
 ) -> dict:
     """The configuration stored with (and fingerprinting) a meta checkpoint."""
-    from gmiqa.training.loop import config_fingerprint
+    from gmiqa.training.loop import config_fingerprint, file_identity
 
     p = profile.to_dict()
     # Only the settings stage 1 depends on decide whether its checkpoint is reusable.
@@ -381,7 +381,7 @@ def meta_config(
         "amp": p["amp"],
         "holdout": p["pretrain"]["holdout_references"],
         "data_fingerprint": data,  # other photos or another labelled set: another run
-        "backbone_weights": _file_identity(backbone_weights),
+        "backbone_weights": file_identity(backbone_weights),
     }
     return {
         "stage": "meta",
@@ -391,18 +391,6 @@ def meta_config(
         "backbone_weights": str(backbone_weights) if backbone_weights else None,
         "fingerprint": config_fingerprint(used),
     }
-
-
-def data_fingerprint(dataset) -> str:
-    from gmiqa.datasets.bank import dataset_fingerprint
-
-    return dataset_fingerprint(dataset)
-
-
-def _file_identity(path) -> str | None:
-    from gmiqa.training.pretrain import _file_identity as identity
-
-    return identity(path)
 
 
 def train_meta(
@@ -451,6 +439,7 @@ def train_meta(
         amp=profile.amp,
     )
     optimizer = torch.optim.Adam(learner.outer_parameters(), lr=s.outer_lr, foreach=True)
+    from gmiqa.datasets.bank import dataset_fingerprint
     from gmiqa.datasets.base import record_field
     from gmiqa.training.pretrain import holdout_references
 
@@ -496,7 +485,7 @@ def train_meta(
         return train_steps(
             kind="meta",
             path=Path(checkpoint),
-            config=meta_config(profile, seed, data_fingerprint(dataset), backbone_weights),
+            config=meta_config(profile, seed, dataset_fingerprint(dataset), backbone_weights),
             model=model,
             optimizer=optimizer,
             total_steps=s.steps,

@@ -193,6 +193,10 @@ def ensure_stage(
             print(f"training stage 2 (graph pre-training) into {path}")
             train_graph(profile, dataset, path, init, device, seed, progress,
                         backbone_weights=None if init else weights)  # fmt: skip
+        else:  # finished before; its probe may have been interrupted: make it again
+            from gmiqa.training.probe import ensure_probe
+
+            ensure_probe(path, profile, dataset, device, seed)
         return path
     # stage 3: fine-tune on split 0 of the synthetic set from the stage 2 checkpoint
     init = ensure_stage("graph", profile, run_dir, device, seed, pristine, progress, dataset,

@@ -56,7 +56,7 @@ def pretrain_config(
     backbone_weights: str | Path | None = None,
 ) -> dict:
     """The configuration stored with (and fingerprinting) a graph pre-training checkpoint."""
-    from gmiqa.training.loop import config_fingerprint
+    from gmiqa.training.loop import config_fingerprint, file_identity
 
     p = profile.to_dict()
     used = {
@@ -69,7 +69,7 @@ def pretrain_config(
         "amp": p["amp"],
         "init": init_fingerprint,  # a new stage 1 checkpoint invalidates this stage
         "data_fingerprint": data,  # other photos or another labelled set: another run
-        "backbone_weights": _file_identity(backbone_weights) if init is None else None,
+        "backbone_weights": file_identity(backbone_weights) if init is None else None,
     }
     return {
         "stage": "graph",
@@ -81,16 +81,6 @@ def pretrain_config(
         "backbone_weights": str(backbone_weights) if backbone_weights else None,
         "fingerprint": config_fingerprint(used),
     }
-
-
-def _file_identity(path) -> str | None:
-    """Name, size and mtime of a weights file (None for none): part of a fingerprint."""
-    if path is None:
-        return None
-    import os
-
-    st = os.stat(path)
-    return f"{Path(path).name}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def graph_losses(
@@ -319,6 +309,7 @@ def train_graph(
     ``notebooks/06_graph_pretraining.ipynb``.
     """
     from gmiqa.checkpoint import load_checkpoint, load_weights
+    from gmiqa.datasets.bank import dataset_fingerprint
     from gmiqa.models import build_model
     from gmiqa.training import distributed
     from gmiqa.training.feeder import Prefetcher, feeder_for
@@ -441,7 +432,7 @@ def train_graph(
                 seed,
                 str(init) if init else None,
                 init_fp,
-                data_fingerprint(dataset),
+                dataset_fingerprint(dataset),
                 backbone_weights,
             ),
             model=model,
@@ -466,13 +457,6 @@ def train_graph(
 
         atomic_write_json(probe_checkpoint_path(checkpoint), report)
     return result
-
-
-def data_fingerprint(dataset) -> str:
-    """The identity of the pre-training data (see ``gmiqa.datasets.bank.dataset_fingerprint``)."""
-    from gmiqa.datasets.bank import dataset_fingerprint
-
-    return dataset_fingerprint(dataset)
 
 
 def _subset_records(dataset, allowed: np.ndarray) -> list[dict]:

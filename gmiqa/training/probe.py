@@ -180,3 +180,31 @@ def run_probe(model, dataset, references, device, k: int = 5) -> dict:
             for t in np.unique(types)
         },
     }
+
+
+def ensure_probe(checkpoint, profile, dataset, device="auto", seed: int = 0) -> Path | None:
+    """Write ``checkpoint``'s probe report when the profile holds references out and it is missing.
+
+    A stage-2 run interrupted after its last checkpoint but before its probe gets the
+    probe on the next run instead of never. Returns the report's path (None: no probe).
+    """
+    from gmiqa.atomic import atomic_write_json
+    from gmiqa.cli import model_from_checkpoint
+    from gmiqa.datasets.base import record_field
+    from gmiqa.device import resolve_device
+    from gmiqa.profiles import get_profile
+    from gmiqa.training.pretrain import holdout_references
+
+    path = probe_checkpoint_path(checkpoint)
+    held = holdout_references(
+        record_field(dataset, "ref_id"), get_profile(profile).pretrain.holdout_references, seed
+    )
+    if not held:
+        return None
+    if not path.is_file():
+        dev = resolve_device(device)
+        model, _ = model_from_checkpoint(checkpoint, dev)
+        report = run_probe(model, dataset, held, dev)
+        report["reference_ids"] = held
+        atomic_write_json(path, report)
+    return path
