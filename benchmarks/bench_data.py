@@ -8,7 +8,9 @@ Measures, side by side in one process:
    random crops and flips) from the bank to the device
    (``gmiqa.training.feeder.BatchFeeder``), images/s;
 3. **consumption**: the profile's stage-2 training step (forward, loss, backward, optimizer)
-   on such batches, images/s.
+   on such batches, images/s, in the memory layout ``train_graph`` uses (channels-last on
+   CUDA and the CPU), and beside it, interleaved step by step, the same step on contiguous
+   tensors (the ratio is what channels-last buys).
 
 It prints the ratio delivery / consumption (the data path keeps up when it is well above
 1) and writes JSON with provenance. Examples::
@@ -35,7 +37,13 @@ def _sync(dev: torch.device) -> None:
 
 
 def main(argv=None) -> dict:
-    from gmiqa.device import autocast, resolve_device, seed_everything
+    from gmiqa.device import (
+        autocast,
+        prepare_model,
+        resolve_device,
+        seed_everything,
+        training_channels_last,
+    )
     from gmiqa.models import build_model
     from gmiqa.profiles import get_profile
     from gmiqa.training.feeder import BatchFeeder
@@ -77,7 +85,9 @@ def main(argv=None) -> dict:
             "images": len(bank), "size_hw": list(bank.image_size), "seconds": build_s,
             "images_per_s": len(bank) / build_s, "images_per_s_per_worker": len(bank) / build_s / workers,
         }  # fmt: skip
-        feeder = BatchFeeder(bank.images, dev, s.crop, s.flip, profile.channels_last)
+        feeder = BatchFeeder(
+            bank.images, dev, s.crop, s.flip, training_channels_last(dev, profile.channels_last)
+        )
         sampler = TypeGraphSampler(ds.records, s.types_per_step, s.graph_size)
         rng = np.random.default_rng(0)
         draws = [sampler.sample(rng) for _ in range(args.batches + args.steps + 2)]
@@ -94,38 +104,57 @@ def main(argv=None) -> dict:
             "images_per_s": args.batches * per_batch / deliver_s,
         }  # fmt: skip
 
-        seed_everything(0)
-        model = build_model(profile.model).to(dev)
-        if dev.type == "cuda" and profile.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        model.train()
-        proxies = torch.randn(26, profile.model.feature_dim, device=dev, requires_grad=True)
-        opt = make_optimizer(list(model.parameters()) + [proxies], s.lr, s.weight_decay)
+        # The step as train_graph runs it (channels-last where the profile asks:
+        # gmiqa.device.training_channels_last), and the same step with contiguous tensors,
+        # interleaved step by step so that a change in the machine's load falls on both.
+        cl = training_channels_last(dev, profile.channels_last)
+        layouts = {"training": cl, "contiguous": False} if cl else {"training": False}
+        steppers = {}
+        for name, layout in layouts.items():
+            seed_everything(0)
+            model = prepare_model(build_model(profile.model), dev, layout).train()
+            proxies = torch.randn(26, profile.model.feature_dim, device=dev, requires_grad=True)
+            opt = make_optimizer(list(model.parameters()) + [proxies], s.lr, s.weight_decay)
+            steppers[name] = (model, proxies, opt, layout)
         batches = [
             (feeder.batch(d.indices, 100 + k), torch.as_tensor(d.types, device=dev),
              torch.as_tensor(ds.levels[d.indices], dtype=torch.float32, device=dev))
             for k, d in enumerate(draws[args.batches + 1 :])
         ]  # fmt: skip
 
-        def step(b):
+        def step(name, b):
+            model, proxies, opt, layout = steppers[name]
             x, types, lv = b
+            x = x.contiguous(
+                memory_format=torch.channels_last if layout else torch.contiguous_format
+            )
             opt.zero_grad(set_to_none=True)
             with autocast(dev, profile.amp):
                 losses = multi_graph_losses(
                     model, x, types, lv, s.graph_size, s.margin, s.level_weight,
                     s.node_triplet_weight, proxies, s.type_proxy_weight, s.proxy_scale,
+                    s.level_rank_weight,
                 )  # fmt: skip
             losses["loss"].backward()
             opt.step()
 
-        step(batches[0])  # warm-up
-        _sync(dev)
-        t0 = time.perf_counter()
+        seconds = dict.fromkeys(steppers, 0.0)
+        for name in steppers:
+            step(name, batches[0])  # warm-up
         for b in batches[1:]:
-            step(b)
-        _sync(dev)
-        train_s = time.perf_counter() - t0
-        result["training_step"] = {"images_per_s": (len(batches) - 1) * per_batch / train_s}
+            for name in steppers:
+                _sync(dev)
+                t0 = time.perf_counter()
+                step(name, b)
+                _sync(dev)
+                seconds[name] += time.perf_counter() - t0
+        n_images = (len(batches) - 1) * per_batch
+        result["training_step"] = {
+            "images_per_s": n_images / seconds["training"], "channels_last": cl,
+        }  # fmt: skip
+        if "contiguous" in seconds:
+            result["training_step_contiguous"] = {"images_per_s": n_images / seconds["contiguous"]}
+            result["channels_last_speedup"] = seconds["contiguous"] / seconds["training"]
     ratio = result["delivery"]["images_per_s"] / result["training_step"]["images_per_s"]
     result["delivery_over_consumption"] = ratio
     b = result["bank"]
@@ -137,6 +166,10 @@ def main(argv=None) -> dict:
     print(f"training:   {result['training_step']['images_per_s']:.1f} images/s "
           f"(stage-2 step of profile {profile.name})")  # fmt: skip
     print(f"delivery / consumption = {ratio:.2f}x")
+    if "channels_last_speedup" in result:
+        print(f"training step, contiguous tensors: "
+              f"{result['training_step_contiguous']['images_per_s']:.1f} images/s; channels-last "
+              f"is {result['channels_last_speedup']:.2f}x as fast")  # fmt: skip
     import sys
 
     from gmiqa.results import make_result, write_result

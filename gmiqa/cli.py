@@ -55,6 +55,25 @@ def _weights(args) -> Path | None:
     return path
 
 
+def _compile(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the backbone of stages 2 and 3 (CUDA only; the "
+                        "profile's 'compile' setting, off in every profile)")  # fmt: skip
+
+
+def _apply_compile(args) -> None:
+    """``--compile`` switches the profile's ``compile`` on; on the CPU it says it is unused."""
+    from gmiqa.device import resolve_device
+    from gmiqa.profiles import get_profile
+
+    if not getattr(args, "compile", False):
+        return
+    args.profile = get_profile(args.profile).replace(compile=True)
+    if resolve_device(args.device).type != "cuda":
+        print("gmiqa: note: --compile is used on CUDA only; this run stays eager",
+              file=sys.stderr)  # fmt: skip
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default=os.environ.get("GMIQA_PROFILE", "cpu"),
                    help="smoke, cpu or gpu (default: $GMIQA_PROFILE or cpu)")  # fmt: skip
@@ -83,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="kadid10k: pre-train on KADID-10k itself (with --root), as the paper does")  # fmt: skip
     p.add_argument("--root", type=Path, default=None, help="the --dataset folder")
     _backbone_weights(p)
+    _compile(p)
 
     p = sub.add_parser("finetune", help="stage 3: fine-tune over seeded splits, write metrics JSON")
     _common(p)
@@ -107,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--pristine", type=Path, default=None, help="pristine folder for pre-training stages"
     )
     _backbone_weights(p)
+    _compile(p)
 
     p = sub.add_parser(
         "ablation", help="fine-tune with and without pre-training on the same splits"
@@ -121,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="baseline rows on the same splits (comma list of niqe, brisque; 'none' for none)")  # fmt: skip
     p.add_argument("--pristine", type=Path, default=None)
     _backbone_weights(p)
+    _compile(p)
 
     p = sub.add_parser(
         "evaluate", help="score a labelled set with a checkpoint (or a baseline) and report metrics"
@@ -688,6 +710,7 @@ def main(argv: list[str] | None = None) -> int:
         from gmiqa.profiles import get_profile
 
         get_profile(args.profile)  # an unknown profile fails before any work
+        _apply_compile(args)
         return COMMANDS[args.command](args)
     except GMIQAError as exc:
         print(f"gmiqa: error: {' '.join(str(exc).split())}", file=sys.stderr)

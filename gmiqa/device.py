@@ -1,4 +1,4 @@
-"""Device selection and the CUDA fast path (bf16 autocast, channels_last).
+"""Device selection and the fast paths (bf16 autocast, channels_last, torch.compile).
 
 On CUDA the model runs in bfloat16 autocast with channels_last memory format; on the CPU
 it runs in float32 so that CPU runs are bit-for-bit reproducible under a seed.
@@ -43,13 +43,58 @@ def autocast(device: torch.device, enabled: bool = True):
 
 
 def to_device_images(
-    x: torch.Tensor, device: torch.device, channels_last: bool = True
+    x: torch.Tensor, device: torch.device, channels_last: bool | None = None
 ) -> torch.Tensor:
-    """Move an image batch (N, 3, H, W) to ``device``; channels_last on CUDA."""
+    """Move an image batch (N, 3, H, W) to ``device``.
+
+    ``channels_last``: None (default) = channels-last memory format on CUDA only; True =
+    on any device (a training stage whose model is channels-last, see
+    :func:`prepare_model`); False = never.
+    """
     x = x.to(device, non_blocking=True)
-    if channels_last and device.type == "cuda" and x.dim() == 4:
+    wanted = device.type == "cuda" if channels_last is None else bool(channels_last)
+    if wanted and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
+
+
+def training_channels_last(device: torch.device, enabled: bool = True) -> bool:
+    """Whether a training stage keeps its model and batches channels-last on ``device``.
+
+    On CUDA (tensor-core convolutions) and on the CPU, where oneDNN's channels-last
+    convolutions made the ``cpu`` profile's training step 1.15-1.25x faster on this
+    project's 2-core machine (``benchmarks/bench_training.py``). ``enabled`` is the
+    profile's ``channels_last``.
+    """
+    return bool(enabled) and device.type in ("cuda", "cpu")
+
+
+def compiles(device: torch.device, enabled: bool) -> bool:
+    """Whether ``torch.compile`` is used: when the profile (or ``--compile``) asks, on CUDA.
+
+    Off on the CPU: compiling there costs minutes of C++ builds for a run of minutes.
+    """
+    return bool(enabled) and device.type == "cuda"
+
+
+def prepare_model(
+    model: torch.nn.Module, device: torch.device, channels_last: bool = False, compile: bool = False
+) -> torch.nn.Module:
+    """Move ``model`` to ``device`` for training; channels-last and a compiled backbone on request.
+
+    Taught in ``notebooks/06_graph_pretraining.ipynb``. ``channels_last`` and ``compile``
+    are decisions already made (:func:`training_channels_last`, :func:`compiles`). The
+    backbone is compiled in place (``nn.Module.compile``): parameter names, checkpoints
+    and ``functional_call`` see the same module; the graph heads stay eager (their shapes
+    change with every graph).
+    """
+    model = model.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if compile:
+        backbone = getattr(model, "backbone", model)
+        backbone.compile()
+    return model
 
 
 def seed_everything(seed: int) -> None:

@@ -62,7 +62,10 @@ def rmse(pred, target) -> float:
 
 def logistic4(x, b1, b2, b3, b4):
     """VQEG 4-parameter logistic."""
-    return (b1 - b2) / (1.0 + np.exp(-(x - b3) / (np.abs(b4) + 1e-12))) + b2
+    # exp overflows to inf far out on the curve (the fit tries steep slopes); the
+    # quotient is then its limit b2, so the overflow warning says nothing
+    with np.errstate(over="ignore"):
+        return (b1 - b2) / (1.0 + np.exp(-(x - b3) / (np.abs(b4) + 1e-12))) + b2
 
 
 def fit_logistic(pred, target) -> np.ndarray:

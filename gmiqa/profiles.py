@@ -66,6 +66,9 @@ class MetaSettings:
     outer_lr: float = 1e-4
     first_order: bool = False
     learn_inner_lr: bool = False  # Meta-SGD per-parameter inner learning rates
+    # run an outer step's tasks together (torch.func.vmap; gmiqa.training.meta.
+    # meta_outer_loss_vmapped): the same step, every task's graph in memory at once
+    vmap_tasks: bool = False
     crop: int | None = None  # random square crops of the bank's images (None: whole images)
     flip: bool = False  # random horizontal flips
 
@@ -75,6 +78,10 @@ class PretrainSettings:
     """Stage 2: distortion-graph pre-training (``gmiqa.training.pretrain``)."""
 
     steps: int = 40000
+    # stop after this many passes over the training images if that comes before ``steps``
+    # (gmiqa.training.pretrain.stage_steps): a small folder of photos is not trained for
+    # as long as a large one. None = always ``steps`` (the paper).
+    max_epochs: float | None = None
     batch_size: int = 64  # images per batch; one distortion type per batch
     lr: float = 1e-5
     margin: float = 0.1  # triplet margin
@@ -101,13 +108,17 @@ class PretrainSettings:
     # trunk learns types in minutes on a CPU. 0 = the paper.
     type_proxy_weight: float = 0.0
     proxy_scale: float = 16.0
+    # weight of a within-type ranking hinge on the level predictions (pairs of one type,
+    # milder level first; gmiqa.training.pretrain.level_rank_loss). 0 = the paper (MSE only).
+    level_rank_weight: float = 0.0
     crop: int | None = None  # random square crops of the bank's images (None: whole images)
     flip: bool = False  # random horizontal flips
     schedule: str = "constant"  # "constant" or "cosine" (after warmup_steps of linear warm-up)
     warmup_steps: int = 0
     weight_decay: float = 0.0  # AdamW's decoupled decay; 0 = Adam as in GraphIQA
     # references kept out of pre-training, on which the finished stage is probed
-    # (5-NN type accuracy of the graph codes, level SROCC; gmiqa.training.probe)
+    # (5-NN type accuracy of the graph codes, level SROCC; gmiqa.training.probe); at most
+    # a quarter of the photos (gmiqa.training.pretrain.holdout_references)
     holdout_references: int = 0
 
 
@@ -142,7 +153,12 @@ class Profile:
     pretrain: PretrainSettings = field(default_factory=PretrainSettings)
     finetune: FinetuneSettings = field(default_factory=FinetuneSettings)
     amp: bool = True  # bf16 autocast (CUDA only; CPU always float32)
-    channels_last: bool = True  # CUDA only
+    # training stages keep model and batches channels-last (CUDA and CPU; see
+    # gmiqa.device.training_channels_last); inference: CUDA only
+    channels_last: bool = True
+    # torch.compile the backbone of stages 2 and 3 (CUDA only; ignored on the CPU).
+    # Stage 1 runs through torch.func and stays eager. ``--compile`` on the command line.
+    compile: bool = False
     # References whose distorted images the embedding explorer (notebook 08) embeds and
     # projects; None = all. Two models x every image is the explorer's whole cost.
     explore_references: int | None = None
@@ -196,6 +212,7 @@ PROFILES: dict[str, Profile] = {
             types_per_step=3,
             graph_size=2,
             type_proxy_weight=1.0,
+            level_rank_weight=1.0,
             crop=128,
             flip=True,
             schedule="cosine",
@@ -224,7 +241,7 @@ PROFILES: dict[str, Profile] = {
             tasks_per_step=4,
             support_size=8,
             query_size=8,
-            inner_lr=1e-2,
+            inner_lr=1e-3,  # 1e-2: one inner step undid a drifting start; nothing learned
             outer_lr=1e-3,
             first_order=True,
             crop=128,
@@ -232,6 +249,9 @@ PROFILES: dict[str, Profile] = {
         ),  # fmt: skip
         pretrain=PretrainSettings(
             steps=PRETRAIN_STEPS_CPU,
+            # 110 photos (100 trained): 1,500 steps are 7.7 passes; the 13 packaged photos
+            # of the book (9 trained): 24 passes are 422 steps
+            max_epochs=24,
             lr=2e-3,
             margin=0.5,
             log_every=10,
@@ -239,6 +259,7 @@ PROFILES: dict[str, Profile] = {
             types_per_step=8,
             graph_size=4,
             type_proxy_weight=1.0,
+            level_rank_weight=1.0,
             crop=128,
             flip=True,
             schedule="cosine",
@@ -271,7 +292,7 @@ PROFILES: dict[str, Profile] = {
             tasks_per_step=8,
             support_size=16,
             query_size=16,
-            inner_lr=1e-2,
+            inner_lr=1e-3,  # 1e-2: one inner step undid a drifting start; nothing learned
             outer_lr=5e-4,
             first_order=True,
             crop=224,
@@ -286,6 +307,7 @@ PROFILES: dict[str, Profile] = {
             types_per_step=16,
             graph_size=8,
             type_proxy_weight=1.0,
+            level_rank_weight=1.0,
             crop=224,
             flip=True,
             schedule="cosine",

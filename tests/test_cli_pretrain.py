@@ -146,3 +146,21 @@ def test_a_lost_probe_report_is_made_again(tmp_path, capsys):
     assert main(args) == 0
     assert json.loads(probe.read_text()) == first  # the same model, the same probe
     assert "5-NN type accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.timeout(600)
+def test_compile_flag_on_the_cpu_says_so_and_shares_checkpoints(tmp_path, capsys):
+    """``--compile`` is a profile setting: eager on the CPU, and it never invalidates a stage."""
+    from gmiqa.checkpoint import read_sidecar
+
+    out = tmp_path / "runs"
+    photos = _photos(tmp_path / "p", 6, seed=3)
+    args = ["pretrain", "--profile", "smoke", "--out", str(out), "--stage", "graph_nometa",
+            "--pristine", str(photos), "--device", "cpu", "--quiet"]  # fmt: skip
+    assert main([*args, "--compile"]) == 0
+    assert "--compile is used on CUDA only" in capsys.readouterr().err
+    graph = out / "smoke" / "checkpoints" / "graph_nometa.safetensors"
+    assert read_sidecar(graph)["config"]["profile"]["compile"] is True
+    stamp = graph.stat().st_mtime_ns
+    assert main(args) == 0  # the same stage without --compile: reused, not trained again
+    assert graph.stat().st_mtime_ns == stamp

@@ -36,6 +36,8 @@ def _cell(row: str, p) -> str:
         return f"{pre.steps} x {pre.batch_size}"
     if row == "graph pre-training: lr":
         return f"{pre.lr:g}"
+    if row == "graph pre-training: at most passes over the images":
+        return "no limit" if pre.max_epochs is None else f"{pre.max_epochs:g}"
     if row == "graph pre-training: two-pass step":
         return "yes" if pre.two_pass else "no"
     if row == "fine-tuning: epochs x batch":

@@ -16,6 +16,8 @@ def test_gpu_is_the_paper_as_it_is():
     # the paper's step: one triplet of three one-type batches, no per-image type signal
     assert p.pretrain.types_per_step == 0 and p.pretrain.type_proxy_weight == 0.0
     assert p.pretrain.crop is None and p.pretrain.holdout_references == 0
+    assert p.pretrain.level_rank_weight == 0.0 and p.pretrain.max_epochs is None
+    assert not p.compile and not p.meta.vmap_tasks
     assert (p.finetune.epochs, p.finetune.batch_size, p.finetune.lr, p.finetune.splits) == (
         20,
         32,

@@ -88,7 +88,7 @@ def predict(
     device: torch.device,
     batch_size: int = 16,
     amp: bool = True,
-    channels_last: bool = True,
+    channels_last: bool | None = None,
 ) -> dict[str, np.ndarray]:
     """Scores of ``dataset[indices]`` in evaluation mode, with their labels.
 

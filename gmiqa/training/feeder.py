@@ -38,7 +38,7 @@ class BatchFeeder:
         device: where batches are delivered.
         crop: ``(h, w)`` window (an int for a square) or None for the whole image.
         flip: random horizontal flips.
-        channels_last: deliver CUDA batches in channels-last memory format.
+        channels_last: deliver batches in channels-last memory format.
         resident: ``"auto"``, True or False: keep the bank in device memory.
     """
 
@@ -66,7 +66,7 @@ class BatchFeeder:
             )
         self.size = (h, w)
         self.flip = bool(flip)
-        self.channels_last = bool(channels_last) and self.device.type == "cuda"
+        self.channels_last = bool(channels_last)
         self._host = images
         self._device_images = None
         if self.device.type == "cuda":
@@ -115,7 +115,11 @@ class BatchFeeder:
             else:
                 out = out.to(self.device)
         x = out.permute(0, 3, 1, 2).float().div_(255.0)  # a channels-last view of (B, 3, h, w)
-        return x if self.channels_last else x.contiguous()
+        return (
+            x.contiguous(memory_format=torch.channels_last)
+            if self.channels_last
+            else x.contiguous()
+        )
 
 
 class Prefetcher:

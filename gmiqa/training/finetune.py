@@ -28,7 +28,15 @@ import numpy as np
 import torch
 
 from gmiqa.atomic import atomic_write_json
-from gmiqa.device import autocast, resolve_device, seed_everything, to_device_images
+from gmiqa.device import (
+    autocast,
+    compiles,
+    prepare_model,
+    resolve_device,
+    seed_everything,
+    to_device_images,
+    training_channels_last,
+)
 from gmiqa.errors import ConfigError
 from gmiqa.metrics import summarise
 from gmiqa.profiles import FinetuneSettings, Profile, get_profile
@@ -120,9 +128,9 @@ def finetune_split(
     s = profile.finetune
     dist_ctx = distributed.setup(resolve_device(device))  # torchrun: this rank's device
     dev = dist_ctx.device
-    model = build_initialised(profile, init, seed, backbone_weights).to(dev)
-    if dev.type == "cuda" and profile.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    cl = training_channels_last(dev, profile.channels_last)
+    model = build_initialised(profile, init, seed, backbone_weights)
+    model = prepare_model(model, dev, cl, compiles(dev, profile.compile))
     model.train()
     optimizer = make_optimizer(parameter_groups(model, s.head_lr_mult), s.lr, s.weight_decay)
     runner = dist_ctx.wrap(model)  # DDP under torchrun; plain calls for one process
@@ -158,7 +166,7 @@ def finetune_split(
         mine = dist_ctx.shard(batches_of(epoch)[b])  # this rank's
         rng = step_rng(seed, step, 4)
         x = torch.stack([images.window(int(i), s.crop, s.flip, rng) for i in mine])
-        x = to_device_images(x, dev, profile.channels_last)
+        x = to_device_images(x, dev, cl)
         y = torch.tensor([images.score(int(i)) for i in mine], dtype=torch.float32, device=dev)
         y = dist_ctx.gather_rows(y)  # the whole batch's targets (identity for one process)
         optimizer.zero_grad(set_to_none=True)
@@ -191,7 +199,7 @@ def finetune_split(
             progress=progress,
             stop_after=stop_after,
         )
-    pred = predict(model, dataset, test_idx, dev, s.batch_size, profile.amp, profile.channels_last)
+    pred = predict(model, dataset, test_idx, dev, s.batch_size, profile.amp, cl)
     out = evaluate_predictions(pred)
     out["history"] = result.history
     out["train_size"] = int(len(train_idx))

@@ -377,9 +377,11 @@ def meta_config(
         "seed": int(seed),
         "data": p["data"],
         "model": p["model"],
-        "meta": p["meta"],
+        # vmap_tasks gives the same steps: it does not invalidate checkpoints
+        "meta": {k: v for k, v in p["meta"].items() if k != "vmap_tasks"},
         "amp": p["amp"],
         "holdout": p["pretrain"]["holdout_references"],
+        "holdout_rule": "at most a quarter",  # how holdout_references picks them
         "data_fingerprint": data,  # other photos or another labelled set: another run
         "backbone_weights": file_identity(backbone_weights),
     }
@@ -410,7 +412,7 @@ def train_meta(
     configuration) and returns a :class:`~gmiqa.training.loop.StageResult`. Taught in
     ``notebooks/05_meta_learning.ipynb``.
     """
-    from gmiqa.device import resolve_device, seed_everything
+    from gmiqa.device import prepare_model, resolve_device, seed_everything, training_channels_last
     from gmiqa.models import build_model
     from gmiqa.training.feeder import Prefetcher, feeder_for
     from gmiqa.training.loop import step_rng, step_seed, train_steps
@@ -424,9 +426,9 @@ def train_meta(
     # under torchrun: this rank's GPU; every rank runs stage 1 alike, rank 0 saves it
     dev = distributed.setup(resolve_device(device)).device
     seed_everything(seed)
-    model = build_model(profile.model, backbone_weights).to(dev)
-    if dev.type == "cuda" and profile.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    cl = training_channels_last(dev, profile.channels_last)
+    # eager: the inner loop runs through torch.func (Profile.compile is for stages 2-3)
+    model = prepare_model(build_model(profile.model, backbone_weights), dev, cl)
     model.train()
     learner = MetaLearner(
         MethodModule(model, "meta_forward"),
@@ -437,6 +439,7 @@ def train_meta(
         learn_inner_lr=s.learn_inner_lr,
         device=dev,
         amp=profile.amp,
+        vmap_tasks=s.vmap_tasks,
     )
     optimizer = torch.optim.Adam(learner.outer_parameters(), lr=s.outer_lr, foreach=True)
     from gmiqa.datasets.bank import dataset_fingerprint
@@ -455,7 +458,7 @@ def train_meta(
         exclude_refs=held_out,
     )
     score_col = record_field(dataset, "score").astype(np.float32)
-    feeder = feeder_for(dataset, dev, s.crop, s.flip, profile.channels_last)
+    feeder = feeder_for(dataset, dev, s.crop, s.flip, cl)
 
     def fetch(indices, seed_: int) -> Batch:
         y = torch.as_tensor(score_col[np.asarray(indices)], device=dev)

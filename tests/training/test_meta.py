@@ -222,3 +222,35 @@ def test_train_meta_interrupted_and_resumed_equals_one_run(tiny, tmp_path):
     # A finished checkpoint is not trained again.
     again = train_meta(profile, ds, tmp_path / "whole.safetensors", "cpu", seed=3, progress=False)
     assert again.resumed_from == 4 and again.seconds == 0.0
+
+
+def test_train_meta_with_vmapped_tasks_takes_the_same_steps(tiny, tmp_path, monkeypatch):
+    """``MetaSettings.vmap_tasks``: stage 1 with its tasks run together (issue 13).
+
+    The losses of the first two outer steps agree to 1e-3 (float32; later steps drift
+    apart as Adam magnifies float rounding in the tiny model's batches of two); the
+    setting does not change the checkpoint's fingerprint.
+    """
+    from gmiqa.checkpoint import load_checkpoint
+    from gmiqa.training import meta
+
+    calls = []
+    vmapped = meta.meta_outer_loss_vmapped
+    monkeypatch.setattr(meta, "meta_outer_loss_vmapped",
+                        lambda *a, **k: calls.append(1) or vmapped(*a, **k))  # fmt: skip
+    profile, ds = tiny
+    runs = {}
+    for vmap_tasks in (False, True):
+        p = profile.replace(
+            meta={"vmap_tasks": vmap_tasks, "first_order": True, "steps": 2}, channels_last=False
+        )
+        path = tmp_path / f"vmap{int(vmap_tasks)}.safetensors"
+        meta.train_meta(p, ds, path, "cpu", seed=1, progress=False)
+        runs[vmap_tasks] = load_checkpoint(path)
+        assert len(calls) == (2 if vmap_tasks else 0)  # one vmapped outer step per step
+    loop, together = runs[False], runs[True]
+    assert loop.config["fingerprint"] == together.config["fingerprint"]
+    assert together.config["profile"]["meta"]["vmap_tasks"] is True
+    for key in ("query", "support"):
+        np.testing.assert_allclose(together.state["history"]["losses"][key],
+                                   loop.state["history"]["losses"][key], rtol=1e-3)  # fmt: skip

@@ -154,7 +154,11 @@ def test_holdout_references_are_fixed_by_the_seed():
     a = holdout_references(refs, 3, seed=0)
     assert a == holdout_references(refs, 3, seed=0) and len(a) == 3 and a == sorted(a)
     assert holdout_references(refs, 3, seed=1) != a
-    assert len(holdout_references(refs, 50, seed=0)) == 10  # two references always train
+    # at most a quarter of the content (rounded up), and two references always train
+    assert len(holdout_references(refs, 50, seed=0)) == 3
+    assert len(holdout_references(np.arange(13), 10, seed=0)) == 4  # the packaged photos
+    assert len(holdout_references(np.arange(110), 10, seed=0)) == 10
+    assert len(holdout_references(np.arange(3), 10, seed=0)) == 1
     assert holdout_references(refs, 0, seed=0) == []
 
 
@@ -184,3 +188,36 @@ def test_multi_graph_stage_resumes_bit_identically_and_probes(tmp_path):
     report = json.loads(probe_checkpoint_path(tmp_path / "g1.safetensors").read_text())
     assert report["references"] == 1 and report["types"] == 3 and report["images"] == 9
     assert 0.0 <= report["knn_type_accuracy"] <= 1.0 and report["chance"] == pytest.approx(1 / 3)
+
+
+def test_level_rank_loss_orders_levels_within_a_type_only():
+    from gmiqa.training.pretrain import level_rank_loss
+
+    levels = torch.tensor([1.0, 3.0, 5.0, 1.0, 5.0])
+    types = torch.tensor([1, 1, 1, 2, 2])
+    right = torch.tensor([0.0, 1.0, 2.0, 9.0, 10.0])  # in order, gaps >= 0.5 within types
+    assert float(level_rank_loss(right, levels, types)) == 0.0
+    # type 2 placed far below type 1: offsets between types cost nothing
+    assert float(level_rank_loss(right - torch.tensor([0, 0, 0, 20, 20]), levels, types)) == 0.0
+    wrong = torch.tensor([2.0, 1.0, 0.0, 0.0, 1.0], requires_grad=True)  # type 1 reversed
+    loss = level_rank_loss(wrong, levels, types)
+    # pairs (1,3), (1,5), (3,5) of type 1 and (1,5) of type 2: hinges 1.5, 2.5, 1.5, 0
+    assert float(loss.detach()) == pytest.approx((1.5 + 2.5 + 1.5 + 0.0) / 4)
+    loss.backward()
+    assert wrong.grad[0] > 0 and wrong.grad[2] < 0  # push level 1 down, level 5 up
+    # no pair of one type: zero, not NaN
+    assert float(level_rank_loss(right[:2], levels[[0, 3]], types[[0, 3]])) == 0.0
+
+
+def test_stage_steps_stop_after_max_epochs_passes():
+    from gmiqa.profiles import get_profile
+    from gmiqa.training.pretrain import stage_steps
+
+    cpu = get_profile("cpu").pretrain  # 1,500 steps of 8 x 2 x 4 = 64 images, 24 passes
+    assert stage_steps(cpu, 100 * 125) == 1500  # 110 photos, 10 held out: steps come first
+    assert stage_steps(cpu, 9 * 125) == 422  # the book's 13 photos, 4 held out: 24 passes
+    assert stage_steps(cpu, 1) == 1
+    paper = get_profile("gpu").pretrain
+    assert paper.max_epochs is None and stage_steps(paper, 10) == paper.steps
+    triplets = paper.__class__(steps=100, batch_size=4, max_epochs=2.0)  # 12 images a step
+    assert stage_steps(triplets, 30) == 5
