@@ -30,13 +30,18 @@ needs only the standard library.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gmiqa.results import PAPER_CITATION, RESULT_PROVENANCE_KEYS, SCHEMA, validate_result
+from gmiqa.results import (
+    PAPER_CITATION,
+    RESULT_PROVENANCE_KEYS,
+    SCHEMA,
+    read_json,
+    validate_result,
+)
 from gmiqa.results_table import (  # noqa: F401  (re-exported: report.ResultsTable, ...)
     MISSING,
     PAPER_LABEL,
@@ -70,10 +75,7 @@ def finetune_result(
     ``notebooks/09_results.ipynb``.
     """
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    raw = read_json(path)
     if not isinstance(raw, dict) or not isinstance(raw.get("provenance"), dict):
         raise ValueError(f"{path}: no provenance block")
     config = raw.get("config") or {}
@@ -139,10 +141,7 @@ def metrics_result(
     ``notebooks/09_results.ipynb``.
     """
     path = Path(run_dir) / profile / "metrics" / f"{notebook}.json"
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    raw = read_json(path)
     if not isinstance(raw, dict) or not isinstance(raw.get("provenance"), dict):
         raise ValueError(f"{path}: no provenance block")
     metrics = raw.get("metrics") or {}
@@ -567,10 +566,7 @@ def load_ablation(path: str | Path) -> dict:
     ``notebooks/09_results.ipynb``.
     """
     path = Path(path)
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    obj = read_json(path)
     if isinstance(obj, Mapping) and obj.get("schema") == SCHEMA:
         doc = validate_result(dict(obj), str(path))
         if not isinstance(doc["metrics"].get("rows"), Mapping) or not doc["metrics"]["rows"]:

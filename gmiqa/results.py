@@ -97,13 +97,19 @@ def validate_result(obj: Any, source: str) -> dict:
     return obj
 
 
+def read_json(path: str | Path):
+    """A JSON file's content; invalid JSON raises ValueError naming the file."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+
+
 def load_result(path: str | Path) -> dict:
     """Read and validate one result file; the returned dict gains ``"source"`` (the path)."""
     path = Path(path)
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    obj = read_json(path)
     validate_result(obj, str(path))
     return {**obj, "source": str(path)}
 

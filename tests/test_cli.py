@@ -137,15 +137,7 @@ def test_python_dash_m_entry_point_from_a_source_checkout(checkpoint, image_file
 
 def test_evaluate_writes_metrics_json(checkpoint, tmp_path, capsys):
     """`gmiqa evaluate` on a CSIQ-layout folder (flat dmos.csv) with a checkpoint."""
-    root = tmp_path / "csiq"
-    root.mkdir()
-    rng = np.random.default_rng(1)
-    rows = ["image,dmos"]
-    for level in range(1, 6):
-        noisy = np.clip(128 + rng.normal(0, 12 * level, (130, 140, 3)), 0, 255).astype(np.uint8)
-        Image.fromarray(noisy).save(root / f"1600.AWGN.{level}.png")
-        rows.append(f"1600.AWGN.{level}.png,{0.1 * level:.3f}")
-    (root / "dmos.csv").write_text("\n".join(rows) + "\n")
+    root = _flat_csiq(tmp_path / "csiq", levels=5, size=(130, 140))
     out = tmp_path / "runs"
     code = main(["evaluate", "--checkpoint", str(checkpoint), "--dataset", "csiq", "--root",
                  str(root), "--device", "cpu", "--profile", "smoke", "--out", str(out)])  # fmt: skip
@@ -367,12 +359,13 @@ def test_checkpoint_sidecar_with_a_string_field(checkpoint, image_files, tmp_pat
     assert str(sidecar_path(ck)) in err[0] and key in err[0]
 
 
-def _flat_csiq(root: Path) -> Path:
+def _flat_csiq(root: Path, levels: int = 4, size: tuple[int, int] = (64, 64)) -> Path:
+    """CSIQ's flat layout: one noisy image per level and a dmos.csv naming them."""
     root.mkdir()
     rng = np.random.default_rng(1)
     rows = ["image,dmos"]
-    for level in range(1, 5):
-        noisy = np.clip(128 + rng.normal(0, 12 * level, (64, 64, 3)), 0, 255).astype(np.uint8)
+    for level in range(1, levels + 1):
+        noisy = np.clip(128 + rng.normal(0, 12 * level, (*size, 3)), 0, 255).astype(np.uint8)
         Image.fromarray(noisy).save(root / f"1600.AWGN.{level}.png")
         rows.append(f"1600.AWGN.{level}.png,{0.1 * level:.3f}")
     (root / "dmos.csv").write_text("\n".join(rows) + "\n")

@@ -27,17 +27,25 @@ def test_split_by_content_for_synthetic_sets_and_by_image_for_authentic():
         split_by_for("mnist")
 
 
-def test_finetune_split_resumes_to_the_same_result(tiny, tmp_path):
+def _whole_and_resumed(profile, ds, train, test, tmp_path, stop_after):
+    """One split fine-tuned in one go, and the same split interrupted and resumed."""
     from gmiqa.training.finetune import finetune_split
     from gmiqa.training.loop import TrainingInterrupted
 
-    profile, ds = tiny
-    train, test = np.arange(0, 27), np.arange(27, 36)  # contents 0-2 vs content 3
     whole = finetune_split(profile, ds, train, test, None, "cpu", seed=1, progress=False)
     ck = tmp_path / "split.safetensors"
     with pytest.raises(TrainingInterrupted):
-        finetune_split(profile, ds, train, test, None, "cpu", 1, ck, progress=False, stop_after=8)
+        finetune_split(profile, ds, train, test, None, "cpu", 1, ck, progress=False,
+                       stop_after=stop_after)  # fmt: skip
     resumed = finetune_split(profile, ds, train, test, None, "cpu", 1, ck, progress=False)
+    return whole, resumed
+
+
+def test_finetune_split_resumes_to_the_same_result(tiny, tmp_path):
+
+    profile, ds = tiny
+    train, test = np.arange(0, 27), np.arange(27, 36)  # contents 0-2 vs content 3
+    whole, resumed = _whole_and_resumed(profile, ds, train, test, tmp_path, stop_after=8)
     assert whole["predictions"]["pred"] == resumed["predictions"]["pred"]
     assert whole["metrics"] == resumed["metrics"]
     assert whole["history"] == resumed["history"]
@@ -133,19 +141,14 @@ def test_lr_schedule_warmup_then_cosine():
 
 def test_crop_recipe_trains_with_head_rate_and_resumes(tiny, tmp_path):
     """Random crops + flips, warm-up + cosine, a larger rate for the heads: resumable."""
-    from gmiqa.training.finetune import finetune_split, parameter_groups
-    from gmiqa.training.loop import TrainingInterrupted
+    from gmiqa.training.finetune import parameter_groups
 
     profile, ds = tiny
     recipe = profile.replace(finetune={"crop": 128, "flip": True, "schedule": "cosine",
                                        "warmup_fraction": 0.2, "head_lr_mult": 3.0,
                                        "weight_decay": 1e-4, "epochs": 2})  # fmt: skip
     train, test = np.arange(0, 27), np.arange(27, 36)
-    whole = finetune_split(recipe, ds, train, test, None, "cpu", seed=1, progress=False)
-    ck = tmp_path / "split.safetensors"
-    with pytest.raises(TrainingInterrupted):
-        finetune_split(recipe, ds, train, test, None, "cpu", 1, ck, progress=False, stop_after=5)
-    resumed = finetune_split(recipe, ds, train, test, None, "cpu", 1, ck, progress=False)
+    whole, resumed = _whole_and_resumed(recipe, ds, train, test, tmp_path, stop_after=5)
     assert whole["predictions"]["pred"] == resumed["predictions"]["pred"]
     groups = parameter_groups(whole["model"], 3.0)
     assert [g["lr_mult"] for g in groups] == [1.0, 3.0]
