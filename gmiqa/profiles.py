@@ -178,7 +178,7 @@ class Profile:
         return dataclasses.replace(self, **changes)
 
 
-PRETRAIN_STEPS_CPU = 1500
+PRETRAIN_STEPS_CPU = 2400
 CPU_FINETUNE_EPOCHS = 12
 
 _SMALL_MODEL = dict(backbone="scnet_small", layers=(1, 1, 1, 1), base_width=16)
@@ -249,7 +249,7 @@ PROFILES: dict[str, Profile] = {
         ),  # fmt: skip
         pretrain=PretrainSettings(
             steps=PRETRAIN_STEPS_CPU,
-            # 110 photos (100 trained): 1,500 steps are 7.7 passes; the 13 packaged photos
+            # 110 photos (100 trained): 2,400 steps are 12.3 passes; the 13 packaged photos
             # of the book (9 trained): 24 passes are 422 steps
             max_epochs=24,
             lr=2e-3,

@@ -213,8 +213,8 @@ def test_stage_steps_stop_after_max_epochs_passes():
     from gmiqa.profiles import get_profile
     from gmiqa.training.pretrain import stage_steps
 
-    cpu = get_profile("cpu").pretrain  # 1,500 steps of 8 x 2 x 4 = 64 images, 24 passes
-    assert stage_steps(cpu, 100 * 125) == 1500  # 110 photos, 10 held out: steps come first
+    cpu = get_profile("cpu").pretrain  # 2,400 steps of 8 x 2 x 4 = 64 images, 24 passes
+    assert stage_steps(cpu, 100 * 125) == 2400  # 110 photos, 10 held out: steps come first
     assert stage_steps(cpu, 9 * 125) == 422  # the book's 13 photos, 4 held out: 24 passes
     assert stage_steps(cpu, 1) == 1
     paper = get_profile("gpu").pretrain
