@@ -130,3 +130,23 @@ def test_paper_results_are_the_specified_numbers_and_say_what_is_missing():
     assert paper["tables"]["other"]["status"] == "not transcribed"
     for row in overall.values():
         assert all(0 < v < 1 for v in row.values())
+
+
+def test_the_stored_pretraining_run_is_the_cpu_profile_of_today():
+    """pretrain-cpu.json (shown in notebook 06) must be re-measured when the cpu recipe changes.
+
+    Its stage-2 length and held-out references are those the cpu profile gives the 110 photos
+    it was run on (10 held out: 100 x 25 types x 5 levels trained).
+    """
+    from gmiqa.profiles import get_profile
+    from gmiqa.results import load_result
+    from gmiqa.training.pretrain import stage_steps
+
+    doc = load_result(RESULTS / "pretrain-cpu.json")
+    cpu = get_profile("cpu").pretrain
+    stages = doc["metrics"]["stages"]
+    for name in ("graph", "graph_nometa"):
+        assert stages[name]["steps"] == stage_steps(cpu, 100 * 25 * 5), name
+        assert stages[name]["probe"]["references"] == cpu.holdout_references, name
+        assert len(stages[name]["losses"]["steps"]) == stages[name]["steps"] // cpu.log_every
+    assert stages["meta"]["steps"] == get_profile("cpu").meta.steps
