@@ -10,7 +10,11 @@ Measures, side by side in one process:
 3. **consumption**: the profile's stage-2 training step (forward, loss, backward, optimizer)
    on such batches, images/s, in the memory layout ``train_graph`` uses (channels-last on
    CUDA and the CPU), and beside it, interleaved step by step, the same step on contiguous
-   tensors (the ratio is what channels-last buys).
+   tensors (the ratio is what channels-last buys);
+4. **fed steps**: the same step with its batches made from the bank by
+   ``gmiqa.training.feeder.Prefetcher`` two steps ahead on a worker thread, and in line
+   (depth 0), in alternating blocks of steps: what the prefetch thread buys or costs on
+   this device (``prefetch_depth`` picks the depth the training stages use).
 
 It prints the ratio delivery / consumption (the data path keeps up when it is well above
 1) and writes JSON with provenance. Examples::
@@ -46,7 +50,7 @@ def main(argv=None) -> dict:
     )
     from gmiqa.models import build_model
     from gmiqa.profiles import get_profile
-    from gmiqa.training.feeder import BatchFeeder
+    from gmiqa.training.feeder import BatchFeeder, Prefetcher, prefetch_depth
     from gmiqa.training.loop import make_optimizer
     from gmiqa.training.pipeline import synthetic_dataset
     from gmiqa.training.pretrain import multi_graph_losses
@@ -62,6 +66,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--workers", type=int, default=None, help="bank processes (default: all cores)")
     ap.add_argument("--batches", type=int, default=40, help="batches timed for delivery")
     ap.add_argument("--steps", type=int, default=10, help="training steps timed")
+    ap.add_argument(
+        "--fed-rounds", type=int, default=3,
+        help="alternating blocks of --steps fed steps per prefetch depth (0: skip)",
+    )  # fmt: skip
     ap.add_argument("--out", type=Path, default=None, help="JSON path (default: data/results/)")
     args = ap.parse_args(argv)
 
@@ -155,6 +163,38 @@ def main(argv=None) -> dict:
         if "contiguous" in seconds:
             result["training_step_contiguous"] = {"images_per_s": n_images / seconds["contiguous"]}
             result["channels_last_speedup"] = seconds["contiguous"] / seconds["training"]
+        if args.fed_rounds > 0:
+            # Batches made from the bank as train_graph makes them (Prefetcher), by a
+            # worker thread two steps ahead and in line, alternating blocks of steps.
+            def fed_block(depth: int, round_: int) -> float:
+                base = 1000 * (round_ + 1)
+
+                def make(k: int):
+                    d = draws[(base + k) % len(draws)]
+                    return (feeder.batch(d.indices, base + k), torch.as_tensor(d.types, device=dev),
+                            torch.as_tensor(ds.levels[d.indices], dtype=torch.float32, device=dev))  # fmt: skip
+
+                pre = Prefetcher(make, args.steps, depth)
+                try:
+                    pre.get(0)  # the first batch is never prefetched: outside the clock
+                    _sync(dev)
+                    t0 = time.perf_counter()
+                    for k in range(1, args.steps):
+                        step("training", pre.get(k))
+                    _sync(dev)
+                    return time.perf_counter() - t0
+                finally:
+                    pre.close()
+
+            fed = {2: 0.0, 0: 0.0}
+            for r in range(args.fed_rounds):
+                for depth in fed:
+                    fed[depth] += fed_block(depth, r)
+            n_fed = args.fed_rounds * (args.steps - 1)
+            result["fed_steps"] = {
+                "steps_per_s_thread": n_fed / fed[2], "steps_per_s_inline": n_fed / fed[0],
+                "inline_over_thread": fed[2] / fed[0], "training_depth": prefetch_depth(dev),
+            }  # fmt: skip
     ratio = result["delivery"]["images_per_s"] / result["training_step"]["images_per_s"]
     result["delivery_over_consumption"] = ratio
     b = result["bank"]
@@ -170,6 +210,11 @@ def main(argv=None) -> dict:
         print(f"training step, contiguous tensors: "
               f"{result['training_step_contiguous']['images_per_s']:.1f} images/s; channels-last "
               f"is {result['channels_last_speedup']:.2f}x as fast")  # fmt: skip
+    if "fed_steps" in result:
+        f = result["fed_steps"]
+        print(f"fed steps:  {f['steps_per_s_thread']:.2f} steps/s with a prefetch thread, "
+              f"{f['steps_per_s_inline']:.2f} in line ({f['inline_over_thread']:.2f}x); "
+              f"the training stages use depth {f['training_depth']}")  # fmt: skip
     import sys
 
     from gmiqa.results import make_result, write_result

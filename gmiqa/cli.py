@@ -260,6 +260,9 @@ def cmd_pretrain(args) -> int:
                   f"accuracy {r['knn_type_accuracy']:.3f} per image, "
                   f"{r['knn_type_accuracy_graph']:.3f} per graph (chance {r['chance']:.3f}); "
                   f"level SROCC {r['level_srocc']:.3f}")  # fmt: skip
+            if "level_srocc_severity_types" in r:
+                print(f"  level SROCC over the {len(r['severity_types'])} types whose levels "
+                      f"order severity: {r['level_srocc_severity_types']:.3f}")  # fmt: skip
     return 0
 
 

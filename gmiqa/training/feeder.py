@@ -13,8 +13,9 @@ on the training device:
   horizontal flip, drawn from a generator seeded by the step, so a batch is a function
   of (seed, step) alone and a resumed run sees the same pixels. Cropping is one
   advanced-indexing gather that produces the flipped window directly.
-- **Prefetch** (:class:`Prefetcher`): a worker thread prepares the next steps' batches
-  while the current step trains, so the data path overlaps the compute.
+- **Prefetch** (:class:`Prefetcher`): on a GPU a worker thread prepares the next steps'
+  batches while the current step trains, so the data path overlaps the compute. On the
+  CPU the batch is made when it is asked for (:func:`prefetch_depth`).
 """
 
 from __future__ import annotations
@@ -122,23 +123,41 @@ class BatchFeeder:
         )
 
 
+def prefetch_depth(device: torch.device | str) -> int:
+    """How many steps ahead :class:`Prefetcher` prepares batches on ``device``: 2 on CUDA, 0 elsewhere.
+
+    On the CPU the batch (a gather from the memory-mapped bank, about 1% of a ``cpu``
+    step) and the training step share the same cores: a worker thread running torch ops
+    beside the step's intra-op threads made the ``cpu`` profile's stage 2 about 15%
+    slower on 2 cores (100 steps: 56.7 s threaded, 48.3 s in line;
+    ``benchmarks/bench_data.py`` prints both). On a GPU the step runs on the device and
+    the thread hides the host work.
+    """
+    return 2 if torch.device(device).type == "cuda" else 0
+
+
 class Prefetcher:
     """Computes ``make(step)`` for the next ``depth`` steps on a worker thread.
 
     Taught in ``notebooks/06_graph_pretraining.ipynb``. ``get(step)`` returns
     ``make(step)`` (computed ahead when the steps are asked for in order) and schedules
     the following ones. The batch of a step depends on the step alone, so prefetching
-    never changes what a step sees.
+    never changes what a step sees. ``depth=0``: no thread, ``make(step)`` is called in
+    ``get`` (see :func:`prefetch_depth`).
     """
 
     def __init__(self, make: Callable[[int], object], last_step: int, depth: int = 2) -> None:
         self.make = make
         self.last_step = int(last_step)
-        self.depth = max(1, int(depth))
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="gmiqa-prefetch")
+        self.depth = max(0, int(depth))
+        self._pool = (
+            ThreadPoolExecutor(1, thread_name_prefix="gmiqa-prefetch") if self.depth else None
+        )
         self._pending: dict[int, Future] = {}
 
     def get(self, step: int):
+        if self._pool is None:
+            return self.make(step)
         future = self._pending.pop(step, None)
         for ahead in range(step + 1, min(step + 1 + self.depth, self.last_step)):
             if ahead not in self._pending:
@@ -150,7 +169,8 @@ class Prefetcher:
     def close(self) -> None:
         for f in self._pending.values():
             f.cancel()
-        self._pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         self._pending.clear()
 
 

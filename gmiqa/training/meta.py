@@ -414,7 +414,7 @@ def train_meta(
     """
     from gmiqa.device import prepare_model, resolve_device, seed_everything, training_channels_last
     from gmiqa.models import build_model
-    from gmiqa.training.feeder import Prefetcher, feeder_for
+    from gmiqa.training.feeder import Prefetcher, feeder_for, prefetch_depth
     from gmiqa.training.loop import step_rng, step_seed, train_steps
     from gmiqa.training.samplers import MetaTaskSampler
 
@@ -474,7 +474,7 @@ def train_meta(
             for k, t in enumerate(sampler.sample(step_rng(seed, step)))
         ]
 
-    prefetch = Prefetcher(make, s.steps)
+    prefetch = Prefetcher(make, s.steps, prefetch_depth(dev))
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
         optimizer.zero_grad(set_to_none=True)

@@ -364,7 +364,7 @@ def train_graph(
     from gmiqa.datasets.bank import dataset_fingerprint
     from gmiqa.models import build_model
     from gmiqa.training import distributed
-    from gmiqa.training.feeder import Prefetcher, feeder_for
+    from gmiqa.training.feeder import Prefetcher, feeder_for, prefetch_depth
     from gmiqa.training.loop import (
         lr_factor,
         make_optimizer,
@@ -441,7 +441,7 @@ def train_graph(
             return tuple((images(b, step, 11 + k), levels_of(b)) for k, b in enumerate(batches))
 
     total = stage_steps(s, len(allowed))
-    prefetch = Prefetcher(make, total)
+    prefetch = Prefetcher(make, total, prefetch_depth(dev))
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
         set_lr(optimizer, s.lr * lr_factor(step, total, s.warmup_steps, s.schedule))

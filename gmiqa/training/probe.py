@@ -13,7 +13,11 @@ their distorted versions) out of training. On those images:
 - **Level SROCC**: Spearman correlation between the level head's ``mu`` and the true
   level, within each type, averaged over types (within-type, because levels of
   different types are not comparable); also per (reference, type) sequence of levels,
-  averaged (content fixed), and per type.
+  averaged (content fixed), and per type. Beside the mean over all types, the mean over
+  the types whose levels order severity (:func:`severity_types`): for mean shift (18),
+  pixelate (21) and contrast change (25) the level index is not a scale of damage (signed
+  shifts; pixelate's levels 1-4 look alike), so a level head cannot order them from one
+  photo of unknown content.
 """
 
 from __future__ import annotations
@@ -91,6 +95,19 @@ def within_type_level_srocc(pred: np.ndarray, levels: np.ndarray, types: np.ndar
     return float(np.mean(values)) if values else float("nan")
 
 
+def _mean_defined(values) -> float:
+    values = [v for v in values if not np.isnan(v)]  # a type with one level has no order
+    return float(np.mean(values)) if values else float("nan")
+
+
+def severity_types(types) -> np.ndarray:
+    """The ``types`` whose levels 1..5 order severity (``Distortion.monotone`` in the registry)."""
+    from gmiqa.distortions import DISTORTIONS
+
+    types = np.asarray(types)
+    return types[[DISTORTIONS[int(t)].monotone if int(t) in DISTORTIONS else True for t in types]]
+
+
 @torch.no_grad()
 def graph_codes_by_reference(
     model, dataset, indices, device
@@ -162,6 +179,11 @@ def run_probe(model, dataset, references, device, k: int = 5) -> dict:
     codes, mu = embed(model, dataset, idx, device)
     g_codes, g_types, g_refs = graph_codes_by_reference(model, dataset, idx, device)
     n_types = int(np.unique(types).size)
+    by_type = {
+        str(int(t)): within_type_level_srocc(mu[types == t], levels[types == t], types[types == t])
+        for t in np.unique(types)
+    }
+    ordered = severity_types(np.unique(types))
     return {
         "graphs": int(len(g_codes)),
         "knn_type_accuracy_graph": knn_type_accuracy(g_codes, g_types, g_refs, k),
@@ -173,12 +195,9 @@ def run_probe(model, dataset, references, device, k: int = 5) -> dict:
         "chance": 1.0 / max(1, n_types),
         "level_srocc": within_type_level_srocc(mu, levels, types),
         "level_srocc_per_sequence": per_sequence_level_srocc(mu, levels, types, ref_col[idx]),
-        "level_srocc_by_type": {
-            str(int(t)): within_type_level_srocc(
-                mu[types == t], levels[types == t], types[types == t]
-            )
-            for t in np.unique(types)
-        },
+        "level_srocc_by_type": by_type,
+        "level_srocc_severity_types": _mean_defined([by_type[str(int(t))] for t in ordered]),
+        "severity_types": [int(t) for t in ordered],
     }
 
 

@@ -74,3 +74,23 @@ def test_prefetcher_returns_each_steps_value_in_any_order():
     finally:
         pre.close()
     assert set(calls) == set(range(6))
+
+
+def test_prefetcher_at_depth_zero_makes_each_batch_in_line_on_the_calling_thread():
+    import threading
+
+    from gmiqa.training.feeder import Prefetcher, prefetch_depth
+
+    threads = []
+
+    def make(step):
+        threads.append(threading.current_thread())
+        return step * 10
+
+    pre = Prefetcher(make, last_step=4, depth=0)
+    try:
+        assert [pre.get(s) for s in range(4)] == [0, 10, 20, 30]
+    finally:
+        pre.close()
+    assert threads == [threading.current_thread()] * 4  # nothing made ahead, no worker
+    assert prefetch_depth("cpu") == 0 and prefetch_depth(torch.device("cuda")) == 2

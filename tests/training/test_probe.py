@@ -45,3 +45,34 @@ def test_own_graph_codes_do_not_depend_on_the_batch():
     assert torch.allclose(codes[2], alone[0], atol=1e-6) and torch.allclose(
         mu[2], mu1[0], atol=1e-6
     )
+
+
+def test_severity_types_leave_out_the_signed_and_the_flat_level_scales():
+    from gmiqa.distortions import DISTORTIONS
+    from gmiqa.training.probe import severity_types
+
+    kept = severity_types(np.arange(1, 26))
+    assert set(range(1, 26)) - set(kept.tolist()) == {18, 21, 25}
+    assert all(DISTORTIONS[int(t)].monotone for t in kept)
+    assert severity_types([1, 18]).tolist() == [1]
+
+
+def test_run_probe_reports_the_level_order_over_all_types_and_over_severity_types():
+    import torch
+
+    from gmiqa.datasets.synthetic import SyntheticIQADataset
+    from gmiqa.models import build_model
+    from gmiqa.profiles import get_profile
+    from gmiqa.training.probe import run_probe
+
+    profile = get_profile("smoke")  # types 1, 10, 11, 16, 21, 25 on 6 packaged photos
+    ds = SyntheticIQADataset.from_profile(profile, seed=0)
+    torch.manual_seed(0)
+    report = run_probe(build_model(profile.model), ds, [0, 1], "cpu")
+    assert report["severity_types"] == [1, 10, 11, 16]
+    by_type = report["level_srocc_by_type"]
+    assert set(by_type) == {"1", "10", "11", "16", "21", "25"}
+    assert report["level_srocc"] == pytest.approx(np.mean(list(by_type.values())))
+    assert report["level_srocc_severity_types"] == pytest.approx(
+        np.mean([by_type[t] for t in ("1", "10", "11", "16")])
+    )
