@@ -72,6 +72,9 @@ def main(argv=None) -> dict:
     )  # fmt: skip
     ap.add_argument("--out", type=Path, default=None, help="JSON path (default: data/results/)")
     args = ap.parse_args(argv)
+    if args.steps < 2 or args.batches < 1 or args.fed_rounds < 0:
+        ap.error("--steps must be at least 2 (one warm-up step, then timed ones), --batches at "
+                 "least 1 and --fed-rounds at least 0")  # fmt: skip
 
     profile = get_profile(args.profile)
     if args.references:

@@ -94,3 +94,38 @@ def test_prefetcher_at_depth_zero_makes_each_batch_in_line_on_the_calling_thread
         pre.close()
     assert threads == [threading.current_thread()] * 4  # nothing made ahead, no worker
     assert prefetch_depth("cpu") == 0 and prefetch_depth(torch.device("cuda")) == 2
+
+
+@pytest.mark.parametrize("stage", ["meta", "graph"])
+def test_stages_feed_in_line_on_the_cpu_and_a_prefetch_thread_changes_nothing(
+    stage, tmp_path, monkeypatch
+):
+    """Stages 1 and 2 ask for depth 0 on the CPU; forcing depth 2 gives the same checkpoint."""
+    from tiny_setup import same_checkpoints, tiny_dataset, tiny_profile
+
+    import gmiqa.training.feeder as feeder
+    from gmiqa.training.meta import train_meta
+    from gmiqa.training.pretrain import train_graph
+
+    profile = tiny_profile().replace(
+        meta={"crop": 128, "flip": True},
+        pretrain={"types_per_step": 2, "graph_size": 2, "type_proxy_weight": 1.0,
+                  "crop": 128, "flip": True},
+    )  # fmt: skip
+    ds = tiny_dataset(tmp_path / "cache")
+    ds.build_bank(workers=1, progress=False)
+    train = train_meta if stage == "meta" else train_graph
+    depths = []
+    real = feeder.Prefetcher
+
+    class Recording(real):
+        def __init__(self, make, last_step, depth=2):
+            depths.append(depth)
+            super().__init__(make, last_step, depth)
+
+    monkeypatch.setattr(feeder, "Prefetcher", Recording)
+    train(profile, ds, tmp_path / "inline.safetensors", device="cpu", progress=False)
+    monkeypatch.setattr(feeder, "prefetch_depth", lambda device: 2)
+    train(profile, ds, tmp_path / "thread.safetensors", device="cpu", progress=False)
+    assert depths == [0, 2]
+    same_checkpoints(tmp_path / "inline.safetensors", tmp_path / "thread.safetensors")
