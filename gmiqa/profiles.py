@@ -141,6 +141,18 @@ class FinetuneSettings:
     warmup_fraction: float = 0.0
     head_lr_mult: float = 1.0  # learning rate of SPP projection + heads / the backbone's
     weight_decay: float = 0.0  # AdamW's decoupled decay; 0 = Adam
+    # How a test image is scored. 0 = the whole image at native size through SPP (the
+    # paper). G > 0 = the mean score of a G x G grid of crop x crop windows spread evenly
+    # over the image: the network then sees at test time what it was trained on (a max-SPP
+    # over a 500-px photo's map pools 16x more cells than over a 128-px crop's).
+    eval_crops: int = 0
+    # "mse" (the paper) or "mse+rank": MSE plus rank_weight x a pairwise ranking hinge
+    # over the batch (gmiqa.training.finetune.quality_loss); SROCC only sees the order.
+    loss: str = "mse"
+    rank_weight: float = 1.0
+    # epochs at the start that train SPP projection + heads only (backbone frozen, its
+    # BatchNorm statistics too): the heads settle before they steer the backbone
+    freeze_backbone_epochs: int = 0
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from gmiqa.device import autocast, to_device_images
-from gmiqa.errors import ImageReadError
+from gmiqa.errors import ConfigError, ImageReadError
 from gmiqa.images import image_size
 from gmiqa.metrics import correlation_metrics, per_group_srocc
 
@@ -80,6 +80,43 @@ def size_batches(
     return batches
 
 
+def grid_windows(height: int, width: int, crop: int, grid: int) -> list[tuple[int, int]]:
+    """Top-left corners of a ``grid`` x ``grid`` set of ``crop``-pixel windows spread evenly
+    over a ``height`` x ``width`` image, first and last flush with the borders (one window:
+    the centre). Taught in ``notebooks/07_finetuning.ipynb``."""
+    if grid < 1 or crop < 1:
+        raise ConfigError(f"a crop grid needs grid >= 1 and crop >= 1, got {grid}, {crop}")
+    if grid == 1:
+        return [((height - crop) // 2, (width - crop) // 2)]
+    tops = np.linspace(0, height - crop, grid).round().astype(int).tolist()
+    lefts = np.linspace(0, width - crop, grid).round().astype(int).tolist()
+    return [(t, left) for t in tops for left in lefts]
+
+
+@torch.no_grad()
+def score_images(model, x: torch.Tensor, crop: int | None = None, grid: int = 0,
+                 chunk: int = 64) -> torch.Tensor:  # fmt: skip
+    """Quality scores (N,) of a batch ``x`` (N, 3, H, W), as the fine-tuning recipe scores.
+
+    ``grid`` 0 (or no ``crop``): ``model.score`` of the whole images at native size (the
+    paper). ``grid`` G: the mean score of the G x G windows of :func:`grid_windows`, each
+    ``crop`` x ``crop``, scored ``chunk`` windows at a time; an image smaller than ``crop``
+    is scored whole. Each image's score depends on that image alone. Taught in
+    ``notebooks/07_finetuning.ipynb``.
+    """
+    n, _, h, w = x.shape
+    if not grid or not crop or min(h, w) < crop:
+        return model.score(x)
+    corners = grid_windows(h, w, int(crop), int(grid))
+    fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else None
+    windows = torch.stack([x[:, :, t : t + crop, c : c + crop] for t, c in corners], 1)
+    windows = windows.reshape(n * len(corners), x.shape[1], crop, crop)
+    if fmt is not None:
+        windows = windows.contiguous(memory_format=fmt)
+    scores = torch.cat([model.score(windows[i : i + chunk]) for i in range(0, len(windows), chunk)])
+    return scores.float().view(n, len(corners)).mean(dim=1)
+
+
 @torch.no_grad()
 def predict(
     model,
@@ -89,8 +126,13 @@ def predict(
     batch_size: int = 16,
     amp: bool = True,
     channels_last: bool | None = None,
+    crop: int | None = None,
+    grid: int = 0,
 ) -> dict[str, np.ndarray]:
     """Scores of ``dataset[indices]`` in evaluation mode, with their labels.
+
+    ``crop``, ``grid``: how each image is scored (:func:`score_images`; the defaults score
+    whole images).
 
     Returns arrays ``index``, ``pred``, ``target`` (normalised score), ``type``,
     ``level``, ``ref_id`` in the order of ``indices``. Taught in ``07_finetuning``.
@@ -106,7 +148,7 @@ def predict(
             items = [dataset[int(i)] for i in batch]
             x = to_device_images(torch.stack([it["image"] for it in items]), device, channels_last)
             with autocast(device, amp):
-                scores = model.score(x)
+                scores = score_images(model, x, crop, grid)
             for i, item, s in zip(batch.tolist(), items, scores.float().cpu().tolist()):
                 preds[i] = s
                 labels[i] = item

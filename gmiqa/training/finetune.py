@@ -169,10 +169,11 @@ def finetune_split(
         x = to_device_images(x, dev, cl)
         y = torch.tensor([images.score(int(i)) for i in mine], dtype=torch.float32, device=dev)
         y = dist_ctx.gather_rows(y)  # the whole batch's targets (identity for one process)
+        freeze_backbone(model, epoch < s.freeze_backbone_epochs)
         optimizer.zero_grad(set_to_none=True)
         with autocast(dev, profile.amp):
             pred = runner.run(_prediction, x, sample)  # the whole batch's predictions
-        loss = torch.mean((pred - y) ** 2)
+        loss = quality_loss(pred, y, s.loss, s.rank_weight)
         loss.backward()
         optimizer.step()
         return {"loss": loss.detach()}
@@ -199,7 +200,9 @@ def finetune_split(
             progress=progress,
             stop_after=stop_after,
         )
-    pred = predict(model, dataset, test_idx, dev, s.batch_size, profile.amp, cl)
+    freeze_backbone(model, False)
+    pred = predict(model, dataset, test_idx, dev, s.batch_size, profile.amp, cl,
+                   s.crop, s.eval_crops)  # fmt: skip
     out = evaluate_predictions(pred)
     out["history"] = result.history
     out["train_size"] = int(len(train_idx))
@@ -214,6 +217,44 @@ def finetune_split(
     }
     out["model"] = model
     return out
+
+
+LOSSES = ("mse", "mse+rank")
+
+
+def quality_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse",
+                 rank_weight: float = 1.0) -> torch.Tensor:  # fmt: skip
+    """The fine-tuning loss of a batch: predictions and targets (N,), higher = better.
+
+    ``"mse"``: mean squared error (the paper). ``"mse+rank"``: MSE plus ``rank_weight``
+    times a pairwise hinge over every ordered pair of the batch, which costs where a pair
+    is ranked closer (or the wrong way round) than its targets are apart:
+    ``mean_{t_i > t_j} relu((t_i - t_j) - (p_i - p_j))``. Taught in ``07_finetuning``.
+    """
+    mse = torch.mean((pred - target) ** 2)
+    if kind == "mse":
+        return mse
+    if kind != "mse+rank":
+        raise ConfigError(f"unknown fine-tuning loss {kind!r}: choose one of {', '.join(LOSSES)}")
+    dt = target[:, None] - target[None, :]
+    dp = pred[:, None] - pred[None, :]
+    pairs = dt > 0
+    if not bool(pairs.any()):
+        return mse
+    return mse + rank_weight * torch.relu(dt - dp)[pairs].mean()
+
+
+def freeze_backbone(model, frozen: bool) -> None:
+    """Stop (or restart) the backbone's learning: no gradients, BatchNorm statistics kept.
+
+    Used for the first ``freeze_backbone_epochs`` of fine-tuning. Taught in ``07_finetuning``.
+    """
+    backbone = getattr(model, "backbone", None)
+    if backbone is None:  # e.g. a compiled or wrapped model: reach the module itself
+        backbone = model._orig_mod.backbone
+    for p in backbone.parameters():
+        p.requires_grad_(not frozen)
+    backbone.train(not frozen and model.training)
 
 
 def parameter_groups(model, head_lr_mult: float = 1.0) -> list[dict]:

@@ -191,3 +191,68 @@ def test_results_follow_the_data(tiny, tmp_path):
     assert b["fingerprint"] != a["fingerprint"]
     assert b["config"]["data_fingerprint"] != a["config"]["data_fingerprint"]
     assert b["splits"][0]["predictions"]["target"] != a["splits"][0]["predictions"]["target"]
+
+
+def test_rank_loss_costs_only_pairs_ranked_closer_than_their_targets():
+    from gmiqa.training.finetune import quality_loss
+
+    target = torch.tensor([0.1, 0.5, 0.9])
+    # the right order, each gap at least the targets' gap: the hinge adds nothing
+    spread = torch.tensor([0.0, 0.5, 1.0])
+    assert torch.isclose(quality_loss(spread, target, "mse+rank"), quality_loss(spread, target))
+    # the same MSE with two predictions swapped: the hinge costs the swapped pair
+    swapped = torch.tensor([0.1, 0.9, 0.5])
+    mse = quality_loss(swapped, target, "mse")
+    both = quality_loss(swapped, target, "mse+rank", rank_weight=2.0)
+    # pairs with t_i > t_j: (0.5, 0.1) gap 0.4, predicted 0.8: free; (0.9, 0.1) gap 0.8,
+    # predicted 0.4: short by 0.4; (0.9, 0.5) gap 0.4, predicted -0.4: short by 0.8
+    assert torch.isclose(both - mse, torch.tensor(2.0 * (0.4 + 0.8) / 3))
+    with pytest.raises(ConfigError, match="'huber'"):
+        quality_loss(swapped, target, "huber")
+
+
+def test_frozen_backbone_epochs_leave_the_backbone_unchanged(tiny):
+    from gmiqa.training.finetune import build_initialised, finetune_split
+
+    profile, ds = tiny
+    recipe = profile.replace(finetune={"epochs": 1, "freeze_backbone_epochs": 1})
+    start = build_initialised(recipe, None, seed=3)
+    res = finetune_split(recipe, ds, np.arange(0, 12), np.arange(27, 36), None, "cpu", seed=3,
+                         progress=False)  # fmt: skip
+    after = res["model"]
+    for (name, a), b in zip(start.state_dict().items(), after.state_dict().values()):
+        if name.startswith("backbone."):  # weights and BatchNorm statistics alike
+            assert torch.equal(a, b), name
+    changed = [n for n, p in after.named_parameters() if not n.startswith("backbone.")
+               and not torch.equal(p, start.state_dict()[n])]  # fmt: skip
+    assert changed, "the heads did not learn while the backbone was frozen"
+    assert all(p.requires_grad for p in after.parameters())  # unfrozen for scoring
+
+
+def test_grid_windows_cover_the_image_flush_with_its_borders():
+    from gmiqa.training.evaluate import grid_windows
+
+    assert grid_windows(500, 400, 128, 1) == [(186, 136)]
+    corners = grid_windows(500, 400, 128, 3)
+    assert corners[0] == (0, 0) and corners[-1] == (500 - 128, 400 - 128)
+    assert sorted({t for t, _ in corners}) == [0, 186, 372] and len(corners) == 9
+    with pytest.raises(ConfigError):
+        grid_windows(500, 400, 128, 0)
+
+
+def test_crop_grid_score_is_the_mean_of_its_windows_scores(tiny):
+    from gmiqa.training.evaluate import grid_windows, score_images
+    from gmiqa.training.finetune import build_initialised
+
+    profile, _ = tiny
+    model = build_initialised(profile, None, seed=0).eval()
+    x = torch.rand(2, 3, 150, 170, generator=torch.Generator().manual_seed(0))
+    got = score_images(model, x, crop=128, grid=2, chunk=3)
+    for k in range(2):
+        windows = [x[k, :, t : t + 128, c : c + 128] for t, c in grid_windows(150, 170, 128, 2)]
+        assert torch.allclose(got[k], model.score(torch.stack(windows)).mean(), atol=1e-5)
+    # each image's score depends on that image alone
+    assert torch.allclose(score_images(model, x[1:], crop=128, grid=2), got[1:], atol=1e-5)
+    # no grid, or an image smaller than the crop: the whole image
+    assert torch.allclose(score_images(model, x, crop=128, grid=0), model.score(x))
+    assert torch.allclose(score_images(model, x, crop=160, grid=2), model.score(x))
