@@ -25,6 +25,8 @@ import numpy as np
 
 from gmiqa.datasets import load_dataset
 from gmiqa.profiles import get_profile
+from gmiqa.provenance import provenance
+from gmiqa.results import make_result, write_result
 from gmiqa.training.finetune import run_finetune
 
 # name -> changes to the base profile's fine-tuning settings (dataclasses.replace)
@@ -39,6 +41,10 @@ VARIANTS: dict[str, dict] = {
     "grid4_crop192": {"eval_crops": 4, "crop": 192},
     "grid4_lr3e-4": {"eval_crops": 4, "lr": 3e-4},
     "grid4_head10": {"eval_crops": 4, "head_lr_mult": 10.0},
+    "grid4_rank_e24": {"eval_crops": 4, "loss": "mse+rank", "epochs": 24},
+    "grid4_rank_head10": {"eval_crops": 4, "loss": "mse+rank", "head_lr_mult": 10.0},
+    "grid4_rank_w3": {"eval_crops": 4, "loss": "mse+rank", "rank_weight": 3.0},
+    "grid3_rank_crop192": {"eval_crops": 3, "loss": "mse+rank", "crop": 192},
 }
 
 
@@ -54,8 +60,16 @@ def main(argv=None) -> int:
                     help="an extra variant: NAME:key=value[,key=value] (JSON values)")  # fmt: skip
     ap.add_argument("--splits", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path, action="append", required=True,
+                    help="results folder (with --collect: repeat for each folder to gather)")  # fmt: skip
+    ap.add_argument("--collect", type=Path, default=None, metavar="RESULT_JSON",
+                    help="gather every OUT/*.json into one gmiqa-result/1 file and stop")  # fmt: skip
     args = ap.parse_args(argv)
+    if args.collect is not None:
+        return collect(args.out, args.collect, args.profile, args.dataset)
+    if len(args.out) != 1:
+        ap.error("give one --out when running variants")
+    args.out = args.out[0]
     variants = dict(VARIANTS)
     for spec in args.set:
         name, _, body = spec.partition(":")
@@ -97,8 +111,59 @@ def main(argv=None) -> int:
             print(f"{name:>16} {row:>8} seed {args.seed}: median SROCC {rows[row]['srocc_median']:.3f}"
                   f" (IQR {rows[row]['srocc_q25']:.3f}-{rows[row]['srocc_q75']:.3f})", flush=True)  # fmt: skip
         record = {"variant": name, "changes": variants[name], "seed": args.seed,
-                  "splits": args.splits, "finetune": dataclasses.asdict(settings), "rows": rows}  # fmt: skip
+                  "splits": args.splits, "finetune": dataclasses.asdict(settings), "rows": rows,
+                  "dataset_root": str(args.root), "provenance": provenance(device="cpu")}  # fmt: skip
         (args.out / f"{name}-{args.seed}.json").write_text(json.dumps(record, indent=1))
+    return 0
+
+
+def collect(folders: list[Path], result_path: Path, profile: str, dataset: str) -> int:
+    """Every finished run under ``folders`` (``<folder>/runs/<variant>-<row>-<seed>.json``)
+    as one result: a row per (data folder, variant, initialisation, split seed) with its
+    per-split SROCC, median and interquartile range, and the commit it ran at.
+    """
+    runs = []
+    for folder in folders:
+        roots = {json.loads(p.read_text()).get("dataset_root") for p in folder.glob("*.json")}
+        roots.discard(None)
+        data = Path(roots.pop()).name if len(roots) == 1 else folder.name
+        for path in sorted((folder / "runs").glob("*.json")):
+            if path.name.endswith(".partial.json"):
+                continue
+            variant, row, seed = path.stem.rsplit("-", 2)
+            res = json.loads(path.read_text())
+            sr = np.asarray([s["metrics"]["srocc"] for s in res["splits"]])
+            if variant not in VARIANTS or len(sr) != res["config"]["splits"]:
+                continue
+            runs.append({
+                "data": data, "variant": variant, "changes": VARIANTS[variant], "init": row,
+                "seed": int(seed), "splits": len(sr),
+                "srocc_median": float(np.median(sr)),
+                "srocc_q25": float(np.percentile(sr, 25)),
+                "srocc_q75": float(np.percentile(sr, 75)),
+                "plcc_median": float(np.median([s["metrics"]["plcc"] for s in res["splits"]])),
+                "per_split_srocc": sr.tolist(),
+                "train_seconds": float(sum(s.get("seconds", 0.0) for s in res["splits"])),
+                "commit": res["provenance"]["commit"],
+            })  # fmt: skip
+    if not runs:
+        print(f"no finished variant runs under {', '.join(map(str, folders))}", file=sys.stderr)
+        return 2
+    commits = sorted({r["commit"] for r in runs})
+    doc = make_result(
+        {"runs": runs},
+        profile=profile,
+        dataset=dataset,
+        command="python benchmarks/finetune_variants.py --root DATA --init ROW=CKPT "
+        "--variants NAMES --seed S --out DIR (one call per data folder and seed), then "
+        "--collect RESULT --out DIR [--out DIR ...]",
+        title=f"Fine-tuning recipe variants on {dataset}, profile {profile}: every variant "
+        "run to the end, per split, from each initialisation",
+        notes="rows ran at the commits " + ", ".join(commits),
+        device="cpu",
+    )
+    write_result(result_path, doc)
+    print(f"written: {result_path} ({len(runs)} rows)")
     return 0
 
 

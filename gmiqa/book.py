@@ -33,6 +33,9 @@ import time
 from pathlib import Path
 
 from gmiqa.errors import GMIQAError, NotebookExecutionError
+from gmiqa.evidence import evidence_figure, evidence_markdown
+
+EVIDENCE_FIGURE = "livec-dev-ablation.png"  # drawn into the staged book/figures at build time
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "_build"
@@ -313,7 +316,11 @@ def configure_stage(stage: Path) -> None:
     config_path = stage / "_config.yml"
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     parse = config.setdefault("parse", {})
-    parse.setdefault("myst_substitutions", {}).update(book_substitutions(stage))
+    subs = book_substitutions(stage)
+    # the intro leads with the stored real-photo result (gmiqa.evidence)
+    subs["livec_evidence"] = evidence_markdown(REPO / "data" / "results")
+    evidence_figure(REPO / "data" / "results", stage / "book" / "figures" / EVIDENCE_FIGURE)
+    parse.setdefault("myst_substitutions", {}).update(subs)
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
