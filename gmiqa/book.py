@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from gmiqa.errors import GMIQAError, NotebookExecutionError
-from gmiqa.evidence import evidence_figure, evidence_markdown
+from gmiqa.evidence import evidence_figure, evidence_markdown, recipe_search_markdown
 
 EVIDENCE_FIGURE = "livec-dev-ablation.png"  # drawn into the staged book/figures at build time
 
@@ -319,6 +319,7 @@ def configure_stage(stage: Path) -> None:
     subs = book_substitutions(stage)
     # the intro leads with the stored real-photo result (gmiqa.evidence)
     subs["livec_evidence"] = evidence_markdown(REPO / "data" / "results")
+    subs["recipe_search"] = recipe_search_markdown(REPO / "data" / "results")
     evidence_figure(REPO / "data" / "results", stage / "book" / "figures" / EVIDENCE_FIGURE)
     parse.setdefault("myst_substitutions", {}).update(subs)
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

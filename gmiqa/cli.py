@@ -55,6 +55,17 @@ def _weights(args) -> Path | None:
     return path
 
 
+def _split_seed(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--split-seed", type=int, default=None,
+                   help="seed of the splits and of fine-tuning (default: --seed, which also "
+                        "seeds pre-training); another value re-measures on other splits from "
+                        "the same pre-training, into OUT/<profile>/results/split-seed-N")  # fmt: skip
+
+
+def _split_seed_of(args) -> int:
+    return args.seed if getattr(args, "split_seed", None) is None else int(args.split_seed)
+
+
 def _compile(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the backbone of stages 2 and 3 (CUDA only; the "
@@ -126,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--pristine", type=Path, default=None, help="pristine folder for pre-training stages"
     )
+    _split_seed(p)
     _backbone_weights(p)
     _compile(p)
 
@@ -141,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baselines", default="niqe,brisque",
                    help="baseline rows on the same splits (comma list of niqe, brisque; 'none' for none)")  # fmt: skip
     p.add_argument("--pristine", type=Path, default=None)
+    _split_seed(p)
     _backbone_weights(p)
     _compile(p)
 
@@ -279,7 +292,10 @@ def cmd_finetune(args) -> int:
 
     run_dir = _run_dir(args)
     key, dataset = _load_set(args.dataset, args.root, args, run_dir)
+    split_seed = _split_seed_of(args)
     results = run_dir / "results"
+    if split_seed != args.seed:  # other splits from the same pre-training: kept apart
+        results = results / f"split-seed-{split_seed}"
     weights = _weights(args)
     if args.compare_init:
         needs_data = any(n.strip().lower() in ("meta", "graph", "graph_nometa")
@@ -290,7 +306,7 @@ def cmd_finetune(args) -> int:
         baselines = [b.strip().lower() for b in (getattr(args, "baselines", "") or "").split(",")
                      if b.strip() and b.strip().lower() != "none"]  # fmt: skip
         summary = run_ablation(args.profile, dataset, key, inits, results, args.splits,
-                               args.device, args.seed, not args.quiet, baselines=baselines,
+                               args.device, split_seed, not args.quiet, baselines=baselines,
                                backbone_weights=weights)  # fmt: skip
         for name, row in summary["rows"].items():
             print(f"{name:12s} median SROCC {row['srocc_median']:.4f} "
@@ -306,7 +322,7 @@ def cmd_finetune(args) -> int:
     )
     out = results / f"finetune-{key}-{label}.json"
     model = model_path_for(out)  # the results JSON must not be the checkpoint's sidecar
-    res = run_finetune(args.profile, dataset, key, init, out, args.splits, args.device, args.seed,
+    res = run_finetune(args.profile, dataset, key, init, out, args.splits, args.device, split_seed,
                        not args.quiet, keep_model=model, work_dir=results / "work",
                        backbone_weights=weights)  # fmt: skip
     _print_summary(f"{key} from {label}", res)
@@ -380,7 +396,7 @@ def cmd_evaluate(args) -> int:
     from gmiqa.atomic import atomic_write_json
     from gmiqa.device import resolve_device
     from gmiqa.provenance import provenance
-    from gmiqa.training.evaluate import evaluate_predictions, predict
+    from gmiqa.training.evaluate import evaluate_predictions, predict, recipe_scoring
 
     run_dir = _run_dir(args)
     method = args.method.lower()
@@ -391,8 +407,9 @@ def cmd_evaluate(args) -> int:
     if method != "gmiqa":
         return _evaluate_baseline(args, method, key, dataset, run_dir, dev)
     indices = list(range(len(dataset)))
-    model, _ = model_from_checkpoint(args.checkpoint, dev)
-    pred = predict(model, dataset, indices, dev, batch_size=8)
+    model, ck = model_from_checkpoint(args.checkpoint, dev)
+    crop, grid = recipe_scoring(ck.config)  # scored as the fine-tuning recipe scores
+    pred = predict(model, dataset, indices, dev, batch_size=8, crop=crop, grid=grid)
     res = evaluate_predictions(pred)
     out = run_dir / "results" / f"evaluate-{key}-{method}.json"
     atomic_write_json(out, {
@@ -540,7 +557,7 @@ def fold_batch_norm(model):
 
 
 def score_images(model, paths, device, batch_size: int = 16, workers: int = 4,
-                 fold: bool = True):  # fmt: skip
+                 fold: bool = True, crop: int | None = None, grid: int = 0):  # fmt: skip
     """Score image files with ``model.score``, same-size images batched; yields in order.
 
     Taught in ``notebooks/07_finetuning.ipynb`` (``gmiqa score``). Yields
@@ -552,6 +569,9 @@ def score_images(model, paths, device, batch_size: int = 16, workers: int = 4,
     ``model.score`` call at the native size. ``GMIQA.score`` in evaluation mode scores
     every image on its own, so the scores equal those of one image at a time (to float
     rounding of the batched kernels). ``fold``: score with :func:`fold_batch_norm`'s copy.
+    ``crop``, ``grid``: score each image as the mean of a grid of windows
+    (:func:`gmiqa.training.evaluate.score_images`; the fine-tuning recipe's, from
+    :func:`gmiqa.training.evaluate.recipe_scoring`).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -560,6 +580,7 @@ def score_images(model, paths, device, batch_size: int = 16, workers: int = 4,
 
     from gmiqa.device import to_device_images
     from gmiqa.images import load_image
+    from gmiqa.training.evaluate import score_images as score_batch
 
     paths = [str(p) for p in paths]
     if fold:
@@ -578,7 +599,7 @@ def score_images(model, paths, device, batch_size: int = 16, workers: int = 4,
         # uint8 to the device, then the same float().div_(255) as image_to_tensor
         x = to_device_images(x, device).float().div_(255.0)
         try:
-            scores = model.score(x).float().cpu().tolist()
+            scores = score_batch(model, x, crop, grid).float().cpu().tolist()
         except GMIQAError as exc:  # e.g. smaller than the backbone's minimum size
             for i, _ in items:
                 done[i] = (None, f"{paths[i]}: {' '.join(str(exc).split())}")
@@ -653,7 +674,10 @@ def cmd_score(args) -> int:
             f"--batch-size and --workers must be >= 1, got {args.batch_size}, {args.workers}"
         )
     dev = resolve_device(args.device)
-    model, _ = model_from_checkpoint(args.checkpoint, dev)
+    model, ck = model_from_checkpoint(args.checkpoint, dev)
+    from gmiqa.training.evaluate import recipe_scoring
+
+    crop, grid = recipe_scoring(ck.config)  # scored as the fine-tuning recipe scores
     entries = expand_image_inputs(args.images)
     # a bar only on an interactive stderr (never in logs or captured output)
     bar = tqdm(total=len(entries), unit="img", file=sys.stderr,
@@ -680,7 +704,8 @@ def cmd_score(args) -> int:
         bar.update(1)
 
     readable = [p for p, err in entries if err is None]
-    scored = score_images(model, readable, dev, args.batch_size, args.workers)
+    scored = score_images(model, readable, dev, args.batch_size, args.workers, crop=crop,
+                          grid=grid)  # fmt: skip
     try:
         for path, error in entries:
             report(*((path, None, error) if error is not None else next(scored)))

@@ -134,3 +134,44 @@ def evidence_figure(results_dir: str | Path, path: str | Path, profile: str = "c
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+RECIPE_SEARCH = "recipe-search-livec-cpu.json"
+
+
+def recipe_search_markdown(results_dir: str | Path) -> str:
+    """Every fine-tuning variant tried (``data/results/recipe-search-livec-cpu.json``) as a
+    Markdown table, best median first within each data folder and initialisation.
+
+    Made into the design chapter's appendix when the book is built; raises
+    FileNotFoundError naming the file when it is missing.
+    """
+    from gmiqa.results import load_result
+
+    path = Path(results_dir) / RECIPE_SEARCH
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the stored recipe search is missing")
+    doc = load_result(path)
+    runs = sorted(
+        doc["metrics"]["runs"],
+        key=lambda r: (r["data"], r["init"] != "graph", r["seed"], -r["srocc_median"]),
+    )
+    lines = [
+        "| photos | start | split seed | variant | changes to the earlier `cpu` recipe "
+        "| median SROCC | IQR |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        changes = ", ".join(f"`{k}={v}`" for k, v in r["changes"].items()) or "none"
+        lines.append(
+            f"| {r['data']} | {r['init']} | {r['seed']} | {r['variant']} | {changes} "
+            f"| {r['srocc_median']:.3f} | {r['srocc_q25']:.3f}-{r['srocc_q75']:.3f} |"
+        )
+    commits = sorted({r["commit"][:10] for r in runs})
+    lines += [
+        "",
+        f"{len(runs)} runs of 10 splits each, from `{path.name}` (commits "
+        + ", ".join(f"`{c}`" for c in commits)
+        + "); the per-split values are in the file.",
+    ]
+    return "\n".join(lines)

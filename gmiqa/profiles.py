@@ -232,7 +232,17 @@ PROFILES: dict[str, Profile] = {
             weight_decay=1e-4,
             holdout_references=2,
         ),  # fmt: skip
-        finetune=FinetuneSettings(epochs=2, batch_size=8, lr=1e-3, splits=2),
+        # crops, the crop-grid scoring and the rank loss: the cpu recipe's code paths
+        finetune=FinetuneSettings(
+            epochs=2,
+            batch_size=8,
+            lr=1e-3,
+            splits=2,
+            crop=128,
+            flip=True,
+            eval_crops=2,
+            loss="mse+rank",
+        ),  # fmt: skip
         amp=False,
         explore_references=None,
     ),
@@ -290,6 +300,11 @@ PROFILES: dict[str, Profile] = {
             warmup_fraction=0.1,
             head_lr_mult=3.0,
             weight_decay=1e-4,
+            # the recipe search on the LIVEC development set (design chapter, appendix):
+            # a 4x4 grid of 128-px windows per test photo, MSE + 3 x the rank hinge
+            eval_crops=4,
+            loss="mse+rank",
+            rank_weight=3.0,
         ),  # fmt: skip
         amp=False,
         explore_references=4,
@@ -338,6 +353,10 @@ PROFILES: dict[str, Profile] = {
             warmup_fraction=0.1,
             head_lr_mult=10.0,
             weight_decay=1e-4,
+            # what the cpu recipe search found, at this profile's crop (not measured on a GPU)
+            eval_crops=2,
+            loss="mse+rank",
+            rank_weight=3.0,
         ),  # fmt: skip
     ),
     "gpu": Profile(

@@ -417,3 +417,30 @@ def test_folded_batch_norm_scores_equal_the_model(backbone):
     assert model.training  # the original is untouched
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.backbone.modules())
     torch.testing.assert_close(folded.score(x), model.score(x), rtol=1e-5, atol=1e-5)
+
+
+def test_score_and_evaluate_score_as_the_finetuning_recipe(image_files, tmp_path, capsys):
+    """A checkpoint whose recipe scores a grid of crops is scored that way by `gmiqa score`."""
+    import torch
+
+    from gmiqa.checkpoint import save_checkpoint
+    from gmiqa.datasets.base import image_to_tensor
+    from gmiqa.images import load_image
+    from gmiqa.models import build_model
+    from gmiqa.profiles import get_profile
+    from gmiqa.training.evaluate import recipe_scoring, score_images
+
+    profile = get_profile("smoke").replace(finetune={"crop": 96, "eval_crops": 3})
+    torch.manual_seed(0)
+    model = build_model(profile.model).eval()
+    ck = save_checkpoint(tmp_path / "grid.safetensors", kind="finetune", model=model,
+                         config={"profile": profile.to_dict()}, state={"done": True})  # fmt: skip
+    assert recipe_scoring({"profile": profile.to_dict()}) == (96, 3)
+    assert recipe_scoring({"profile": get_profile("smoke").to_dict()}) == (None, 0)
+    assert recipe_scoring({}) == (None, 0)
+    path = image_files["gray"]
+    assert main(["score", "--checkpoint", str(ck), "--device", "cpu", "--json", str(path)]) == 0
+    got = json.loads(capsys.readouterr().out)[0]["score"]
+    x = image_to_tensor(load_image(path))[None]
+    assert got == pytest.approx(float(score_images(model, x, 96, 3)[0]), abs=1e-4)
+    assert got != pytest.approx(float(model.score(x)[0]), abs=1e-4)  # not the whole image

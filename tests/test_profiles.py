@@ -25,6 +25,9 @@ def test_gpu_is_the_paper_as_it_is():
         10,
     )
     assert p.finetune.crop is None and p.finetune.schedule == "constant"
+    # whole images at native size, MSE, nothing frozen
+    assert p.finetune.eval_crops == 0 and p.finetune.loss == "mse"
+    assert p.finetune.freeze_backbone_epochs == 0
     assert p.data.image_size == (384, 512)
 
 
@@ -37,6 +40,9 @@ def test_crops_fit_the_images_and_the_backbone(name):
             assert 128 <= crop <= min(h, w), (name, crop)  # SCNet's smallest input is 128
     if p.finetune.crop is not None:
         assert p.finetune.crop >= 128
+    if p.finetune.eval_crops:  # a grid of windows of the training crop's size
+        assert p.finetune.crop is not None, name
+    assert p.finetune.loss in ("mse", "mse+rank")
     assert p.pretrain.types_per_step <= len(p.data.types)
     assert p.pretrain.schedule in ("constant", "cosine")
     assert p.finetune.schedule in ("constant", "cosine")

@@ -93,6 +93,18 @@ def grid_windows(height: int, width: int, crop: int, grid: int) -> list[tuple[in
     return [(t, left) for t in tops for left in lefts]
 
 
+def recipe_scoring(config: dict) -> tuple[int | None, int]:
+    """``(crop, eval_crops)`` of the fine-tuning recipe a checkpoint's sidecar ``config``
+    records: how its model scores an image (:func:`score_images`). ``(None, 0)`` (whole
+    images) when the sidecar records no fine-tuning settings. Taught in ``07_finetuning``.
+    """
+    profile = config.get("profile") if isinstance(config, dict) else None
+    ft = profile.get("finetune") if isinstance(profile, dict) else None
+    if not isinstance(ft, dict) or not ft.get("eval_crops") or not ft.get("crop"):
+        return None, 0
+    return int(ft["crop"]), int(ft["eval_crops"])
+
+
 @torch.no_grad()
 def score_images(model, x: torch.Tensor, crop: int | None = None, grid: int = 0,
                  chunk: int = 64) -> torch.Tensor:  # fmt: skip
