@@ -175,3 +175,44 @@ def recipe_search_markdown(results_dir: str | Path) -> str:
         + "); the per-split values are in the file.",
     ]
     return "\n".join(lines)
+
+
+def store_ablation(summary_path: str | Path, out_path: str | Path, command: str,
+                   profile: str = "cpu") -> Path:  # fmt: skip
+    """``gmiqa ablation``'s summary as the stored evidence file, with the recipe that made it.
+
+    Adds to the result document (:func:`gmiqa.report.ablation_result`) the fine-tuning
+    settings of ``profile`` (a test compares them with the current profile, so a row of an
+    older recipe cannot pass as current) and, for each pre-trained row, its checkpoint's
+    fingerprint, stage lengths and held-out probe (the ``.probe.json`` beside it).
+    """
+    import dataclasses
+
+    from gmiqa.checkpoint import read_sidecar
+    from gmiqa.profiles import get_profile
+    from gmiqa.report import ablation_result
+    from gmiqa.results import read_json, write_result
+
+    summary = read_json(summary_path)
+    doc = ablation_result(summary, command)
+    doc["metrics"]["finetune_recipe"] = dataclasses.asdict(get_profile(profile).finetune)
+    pretraining = {}
+    for name, row in summary["rows"].items():
+        init = row.get("init")
+        if not init:
+            continue
+        sidecar = read_sidecar(init)
+        config = sidecar.get("config", {})
+        stage = config.get("profile", {}).get("pretrain" if "graph" in name else "meta", {})
+        entry = {"fingerprint": config.get("fingerprint"), "steps": stage.get("steps")}
+        probe = Path(init).with_suffix(".probe.json")
+        if probe.is_file():
+            p = read_json(probe)
+            entry["probe"] = {k: p[k] for k in ("knn_type_accuracy", "knn_type_accuracy_graph",
+                                                "level_srocc", "level_srocc_severity_types")
+                              if k in p}  # fmt: skip
+        pretraining[name] = entry
+        row["init"] = Path(init).name  # the run folder's path means nothing elsewhere
+    doc["metrics"]["rows"] = {k: dict(v) for k, v in summary["rows"].items()}
+    doc["metrics"]["pretraining"] = pretraining
+    return write_result(out_path, doc)

@@ -44,6 +44,14 @@ def _cell(row: str, p) -> str:
         return f"{ft.epochs} x {ft.batch_size}"
     if row == "fine-tuning: lr, splits":
         return f"{ft.lr:g}, {ft.splits}"
+    if row == "fine-tuning: test scoring, loss":
+        scoring = (
+            f"mean of {ft.eval_crops}x{ft.eval_crops} windows of {ft.crop} px"
+            if ft.eval_crops
+            else "whole image"
+        )
+        loss = ft.loss if ft.loss == "mse" else f"{ft.loss} (rank weight {ft.rank_weight:g})"
+        return f"{scoring}, {loss}"
     if row == "bf16 autocast on CUDA":
         return "yes" if p.amp else "no"
     raise AssertionError(f"book/design.md: unknown row {row!r} in the profile table")
