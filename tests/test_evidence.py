@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -45,3 +46,51 @@ def test_the_figure_is_written(tmp_path):
         shutil.copy(f, tmp_path / f.name)
     out = evidence_figure(tmp_path, tmp_path / "fig" / "e.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_stored_evidence_was_made_by_the_current_cpu_recipe():
+    """A row made by an older recipe cannot pass as current: the file records its recipe."""
+    from gmiqa.profiles import get_profile
+
+    cpu = get_profile("cpu")
+    for f in evidence_files(RESULTS):
+        doc = json.loads(f.read_text())
+        recipe = doc["metrics"]["finetune_recipe"]
+        assert recipe == dataclasses.asdict(cpu.finetune), (
+            f"{f.name}: made by another fine-tuning recipe than the cpu profile's; re-run "
+            "the ablation (its command is in the file) and store it with "
+            "gmiqa.evidence.store_ablation"
+        )
+        pre = doc["metrics"]["pretraining"]
+        assert pre["graph"]["steps"] == cpu.pretrain.steps
+        assert pre["meta"]["steps"] == cpu.meta.steps if "meta" in pre else True
+        assert 0.0 < pre["graph"]["probe"]["knn_type_accuracy"] <= 1.0
+
+
+def test_store_ablation_records_recipe_and_pretraining(tmp_path):
+    from gmiqa.checkpoint import save_checkpoint
+    from gmiqa.evidence import store_ablation
+    from gmiqa.models import build_model
+    from gmiqa.profiles import get_profile
+    from gmiqa.provenance import provenance
+
+    cpu = get_profile("cpu")
+    ck = save_checkpoint(tmp_path / "graph.safetensors", kind="graph",
+                         model=build_model(get_profile("smoke").model),
+                         config={"profile": cpu.to_dict(), "fingerprint": "abc"})  # fmt: skip
+    (tmp_path / "graph.probe.json").write_text(json.dumps({"knn_type_accuracy": 0.5}))
+    row = {"srocc_median": 0.7, "srocc_q25": 0.6, "srocc_q75": 0.8, "per_split_srocc": [0.7],
+           "splits": 1, "kind": "gmiqa"}  # fmt: skip
+    summary = {"dataset": "livec", "profile": "cpu", "seed": 0, "split_by": "image",
+               "rows": {"none": {**row, "init": None}, "graph": {**row, "init": str(ck)}},
+               "provenance": provenance(device="cpu")}  # fmt: skip
+    (tmp_path / "s.json").write_text(json.dumps(summary))
+    out = store_ablation(tmp_path / "s.json", tmp_path / "a.json", "gmiqa ablation ...")
+    doc = json.loads(out.read_text())
+    assert doc["metrics"]["finetune_recipe"]["eval_crops"] == cpu.finetune.eval_crops
+    assert doc["metrics"]["pretraining"]["graph"] == {
+        "fingerprint": "abc",
+        "steps": cpu.pretrain.steps,
+        "probe": {"knn_type_accuracy": 0.5},
+    }
+    assert doc["metrics"]["rows"]["graph"]["init"] == "graph.safetensors"  # no local paths
