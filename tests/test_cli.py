@@ -436,7 +436,7 @@ def test_score_and_evaluate_score_as_the_finetuning_recipe(image_files, tmp_path
     ck = save_checkpoint(tmp_path / "grid.safetensors", kind="finetune", model=model,
                          config={"profile": profile.to_dict()}, state={"done": True})  # fmt: skip
     assert recipe_scoring({"profile": profile.to_dict()}) == (96, 3)
-    assert recipe_scoring({"profile": get_profile("smoke").to_dict()}) == (None, 0)
+    assert recipe_scoring({"profile": get_profile("gpu").to_dict()}) == (None, 0)
     assert recipe_scoring({}) == (None, 0)
     path = image_files["gray"]
     assert main(["score", "--checkpoint", str(ck), "--device", "cpu", "--json", str(path)]) == 0

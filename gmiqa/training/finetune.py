@@ -163,11 +163,15 @@ def finetune_split(
     def step_fn(step: int) -> dict[str, torch.Tensor]:
         set_lr(optimizer, s.lr * lr_factor(step, total, warmup, s.schedule))
         epoch, b = divmod(step, batches_per_epoch)
-        mine = dist_ctx.shard(batches_of(epoch)[b])  # this rank's
+        batch = batches_of(epoch)[b]
         rng = step_rng(seed, step, 4)
-        x = torch.stack([images.window(int(i), s.crop, s.flip, rng) for i in mine])
-        x = to_device_images(x, dev, cl)
-        y = torch.tensor([images.score(int(i)) for i in mine], dtype=torch.float32, device=dev)
+        # every rank draws the whole batch's windows, in order, then keeps its own: under
+        # DDP the crops are those of one process
+        windows = [images.window(int(i), s.crop, s.flip, rng) for i in batch]
+        mine = dist_ctx.shard(np.arange(len(batch)))  # this rank's positions in the batch
+        x = to_device_images(torch.stack([windows[k] for k in mine]), dev, cl)
+        y = torch.tensor([images.score(int(batch[k])) for k in mine], dtype=torch.float32,
+                         device=dev)  # fmt: skip
         y = dist_ctx.gather_rows(y)  # the whole batch's targets (identity for one process)
         freeze_backbone(model, epoch < s.freeze_backbone_epochs)
         optimizer.zero_grad(set_to_none=True)

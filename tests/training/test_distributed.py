@@ -13,8 +13,12 @@ Tolerances, and why:
   As a control, the same two-process step with per-rank BatchNorm statistics
   (``sync_batchnorm=False``) must differ by more than 1e-3 (measured 2e-2): the check can
   tell an exact data-parallel step from an approximate one.
+- **Fine-tuning step 0** (the smoke recipe: random crops and flips drawn for the whole
+  batch, then sharded; MSE plus the pairwise rank hinge over the gathered batch):
+  ``rtol=1e-5``, as for pre-training. One step per epoch (batch 24 of 24 training
+  images), so every logged fine-tuning loss is one step's.
 - **The loss curves** (every logged loss of 4 pre-training steps and 2 fine-tuning
-  epochs): ``rtol=5e-3``; test predictions after fine-tuning: ``atol=5e-3`` (scores in
+  steps): ``rtol=5e-3``; test predictions after fine-tuning: ``atol=5e-3`` (scores in
   [0, 1]). Adam divides each coordinate's update by its gradient's magnitude, so
   coordinates whose gradient is at float32's noise floor move by up to the learning
   rate (1e-3 in the smoke profile) with either sign: the weights drift apart by far more
@@ -92,7 +96,7 @@ WORKER = textwrap.dedent(
                   "types_per_step": 0, "holdout_references": 0, "type_proxy_weight": 0.0,
                   "crop": None, "flip": False, "margin": 0.1, "schedule": "constant",
                   "warmup_steps": 0, "weight_decay": 0.0},
-        finetune={"epochs": 2, "batch_size": 8},
+        finetune={"epochs": 2, "batch_size": 24},  # one step per epoch
     )
     ds = Tiny()
     res = {"world_size": ctx.world_size}
@@ -211,6 +215,14 @@ def test_first_step_equals_one_process_and_control_does_not(runs):
     np.testing.assert_allclose(runs["one"]["control_step0"], ref, rtol=1e-5)
     # per-rank BatchNorm statistics: a different (approximate) step
     assert abs(runs["two"][0]["control_step0"] - ref) > 1e-3 * abs(ref)
+
+
+def test_first_finetuning_step_equals_one_process(runs):
+    """The smoke recipe's step (random crops and flips, MSE + rank hinge over the
+    gathered batch) on two ranks is the one-process step."""
+    one, two = runs["one"]["finetune"], runs["two"][0]["finetune"]
+    assert one["steps"][0] == 1  # logged after one step: the loss of step 0 alone
+    np.testing.assert_allclose(two["loss"][0], one["loss"][0], rtol=1e-5)
 
 
 def test_loss_curves_match_one_process(runs):
