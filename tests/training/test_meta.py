@@ -225,11 +225,15 @@ def test_train_meta_interrupted_and_resumed_equals_one_run(tiny, tmp_path):
 
 
 def test_train_meta_with_vmapped_tasks_takes_the_same_steps(tiny, tmp_path, monkeypatch):
-    """``MetaSettings.vmap_tasks``: stage 1 with its tasks run together (issue 13).
+    """``MetaSettings.vmap_tasks``: stage 1 with its tasks run together.
 
-    The losses of the first two outer steps agree to 1e-3 (float32; later steps drift
-    apart as Adam magnifies float rounding in the tiny model's batches of two); the
-    setting does not change the checkpoint's fingerprint.
+    The losses of two outer steps agree to 1e-4 (measured 6e-6): the second step draws the
+    same tasks and computes the same losses. The outer rate is 1e-7 here because Adam's first update is
+    about ``lr * sign(grad)`` for every coordinate, so coordinates whose gradient is at
+    float32's rounding noise move by the whole rate with either sign: at the profile's
+    1e-4, the order of float reductions (which changes with the thread count) moved the
+    tiny model's second loss by 30 % (measured: 0.0348 vs 0.0496 at 2 threads, equal at
+    1). The setting does not change the checkpoint's fingerprint.
     """
     from gmiqa.checkpoint import load_checkpoint
     from gmiqa.training import meta
@@ -242,7 +246,8 @@ def test_train_meta_with_vmapped_tasks_takes_the_same_steps(tiny, tmp_path, monk
     runs = {}
     for vmap_tasks in (False, True):
         p = profile.replace(
-            meta={"vmap_tasks": vmap_tasks, "first_order": True, "steps": 2}, channels_last=False
+            meta={"vmap_tasks": vmap_tasks, "first_order": True, "steps": 2, "outer_lr": 1e-7},
+            channels_last=False,
         )
         path = tmp_path / f"vmap{int(vmap_tasks)}.safetensors"
         meta.train_meta(p, ds, path, "cpu", seed=1, progress=False)
@@ -253,4 +258,4 @@ def test_train_meta_with_vmapped_tasks_takes_the_same_steps(tiny, tmp_path, monk
     assert together.config["profile"]["meta"]["vmap_tasks"] is True
     for key in ("query", "support"):
         np.testing.assert_allclose(together.state["history"]["losses"][key],
-                                   loop.state["history"]["losses"][key], rtol=1e-3)  # fmt: skip
+                                   loop.state["history"]["losses"][key], rtol=1e-4)  # fmt: skip
