@@ -15,10 +15,11 @@ process's CPU time are both reported, with a ratio for each:
 - ``gmiqa_model_<name>``: ``GMIQA.score`` on the same decoded images and batches (model
   time only);
 - ``gmiqa_score_<name>``: the ``gmiqa score`` code path on the folder, end to end:
-  :func:`gmiqa.cli.expand_image_inputs` + :func:`gmiqa.cli.score_images` (file decoding on
-  ``--workers`` threads, same-size batches, ``model.score``), with the model loaded from a
-  checkpoint (random weights written by :func:`gmiqa.checkpoint.save_checkpoint` and read
-  back by :func:`gmiqa.cli.model_from_checkpoint`, as the command does);
+  :func:`gmiqa.inference.expand_image_inputs` + :meth:`gmiqa.inference.QualityModel.stream`
+  (file decoding on ``--workers`` threads, same-size batches, ``model.score``), with the
+  model loaded from a checkpoint (random weights written by
+  :func:`gmiqa.checkpoint.save_checkpoint` and read back by :func:`gmiqa.load_model`, as
+  the command does);
 
 for the models ``cpu`` (the cpu profile's small SCNet, the profile size a CPU run
 trains) and ``paper`` (SCNet-50, the gpu profile's settings). Ratios are images/s over
@@ -139,10 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-out", action="store_true", help="print only, write no JSON")
     args = ap.parse_args(argv)
 
-    from gmiqa.cli import expand_image_inputs, model_from_checkpoint, score_images
     from gmiqa.datasets.base import image_to_tensor
     from gmiqa.device import resolve_device
     from gmiqa.images import load_image
+    from gmiqa.inference import expand_image_inputs, load_model, model_from_checkpoint
     from gmiqa.models import count_parameters
 
     dev = resolve_device(args.device)
@@ -165,19 +166,21 @@ def main(argv: list[str] | None = None) -> int:
         def plain_forward(x):
             return plain((x - mean) / std)
 
-        models, info = {}, {}
+        models, scorers_of, info = {}, {}, {}
         for name in names:
             ck = write_checkpoint(MODELS[name], Path(tmp))
-            models[name], _ = model_from_checkpoint(ck, dev)  # as `gmiqa score` loads it
+            models[name], _ = model_from_checkpoint(ck, dev)  # the unfolded model
+            # as `gmiqa score` loads it (BatchNorm folded once, at load)
+            scorers_of[name] = load_model(ck, dev, args.batch_size, args.workers)
             info[name] = {"parameters": int(count_parameters(models[name])),
                           "backbone": str(models[name].backbone.__class__.__name__),
                           "profile": MODELS[name]}  # fmt: skip
         # warm-up: one batch through every model and the score path
         with torch.no_grad():
             plain_forward(xs[0].to(dev))
-            for model in models.values():
+            for name, model in models.items():
                 model.score(xs[0].to(dev))
-                list(score_images(model, paths[: args.batch_size], dev, args.batch_size, 1))
+                list(scorers_of[name].stream(paths[: args.batch_size]))
         # gmiqa score end to end: expand the folder, decode on threads, batch, score; the
         # generators are pulled one batch at a time, interleaved with the other benchmarks
         t_wall, t_cpu = time.perf_counter(), time.process_time()
@@ -185,8 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         expand = (time.perf_counter() - t_wall, time.process_time() - t_cpu)
         if len(files) != len(paths):
             raise SystemExit(f"{folder}: found {len(files)} of {len(paths)} photos")
-        scorers = {n: score_images(m, files, dev, args.batch_size, args.workers)
-                   for n, m in models.items()}  # fmt: skip
+        scorers = {n: scorers_of[n].stream(files) for n in names}
         benches = ["plain_resnet50"] + [f"gmiqa_model_{n}" for n in names]
         benches += [f"gmiqa_score_{n}" for n in names]
         wall = dict.fromkeys(benches, 0.0)

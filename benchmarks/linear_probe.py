@@ -31,9 +31,9 @@ from tqdm.auto import tqdm
 
 from gmiqa.datasets import load_dataset
 from gmiqa.datasets.splits import make_splits
+from gmiqa.inference import grid_windows
 from gmiqa.profiles import get_profile
 from gmiqa.provenance import provenance
-from gmiqa.training.evaluate import grid_windows
 from gmiqa.training.finetune import build_initialised
 
 STAGES = ("layer1", "layer2", "layer3", "layer4")

@@ -19,8 +19,8 @@ show its source and train it. Map of the package (one module per idea):
 - ``gmiqa.cli``           the ``gmiqa`` command line
 """
 
-__version__ = "0.1.0"
+from gmiqa._version import __version__
+from gmiqa.errors import GMIQAError
+from gmiqa.inference import QualityModel, load_model
 
-from gmiqa.errors import GMIQAError  # noqa: E402
-
-__all__ = ["GMIQAError", "__version__"]
+__all__ = ["GMIQAError", "QualityModel", "__version__", "load_model"]

@@ -25,7 +25,18 @@ import os
 import sys
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
+from gmiqa.baselines.evaluation import evaluate_baseline_file
+from gmiqa.checkpoint import read_sidecar
+from gmiqa.device import resolve_device
 from gmiqa.errors import ConfigError, DatasetError, GMIQAError
+from gmiqa.inference import expand_image_inputs, load_model, pretraining_warning, write_scores
+from gmiqa.profiles import get_profile
+from gmiqa.training.evaluate import evaluate_checkpoint
+from gmiqa.training.finetune import model_path_for, run_ablation, run_finetune
+from gmiqa.training.pipeline import ensure_stage, named_dataset, pretraining_dataset
+from gmiqa.training.probe import probe_summary
 
 EXIT_USER_ERROR = 2
 SYNTHETIC = "synthetic"
@@ -74,9 +85,6 @@ def _compile(p: argparse.ArgumentParser) -> None:
 
 def _apply_compile(args) -> None:
     """``--compile`` switches the profile's ``compile`` on; on the CPU it says it is unused."""
-    from gmiqa.device import resolve_device
-    from gmiqa.profiles import get_profile
-
     if not getattr(args, "compile", False):
         return
     args.profile = get_profile(args.profile).replace(compile=True)
@@ -198,32 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_dir(args) -> Path:
-    from gmiqa.profiles import get_profile
-
     return Path(args.out) / get_profile(args.profile).name
 
 
-def _load_set(name: str, root: Path | None, args, run_dir: Path):
-    """(canonical name, dataset) for a name; the synthetic set takes an optional pristine folder."""
-    if name.lower() == SYNTHETIC:
-        from gmiqa.training.pipeline import synthetic_dataset
-
-        if root is not None and not Path(root).is_dir():
-            raise DatasetError(f"{root}: pristine image folder does not exist")
-        return SYNTHETIC, synthetic_dataset(args.profile, run_dir, root, args.seed)
-    from gmiqa.datasets import canonical_name, load_dataset
-
-    key = canonical_name(name)
-    if root is None:
-        raise DatasetError(f"--root is required for dataset {key}")
-    if not Path(root).exists():
-        raise DatasetError(f"{root}: dataset folder does not exist")
-    return key, load_dataset(key, root)
-
-
 def _pretraining_data(args, run_dir: Path):
-    from gmiqa.training.pipeline import pretraining_dataset
-
     pristine = getattr(args, "pristine", None)
     if pristine is not None and not Path(pristine).is_dir():
         raise DatasetError(f"{pristine}: pristine image folder does not exist")
@@ -234,8 +220,6 @@ def _pretraining_data(args, run_dir: Path):
 
 
 def _resolve_init(init: str, args, run_dir: Path, data=None):
-    from gmiqa.training.pipeline import ensure_stage
-
     key = init.strip().lower()
     if key in ("none", "scratch", ""):
         return None
@@ -245,16 +229,11 @@ def _resolve_init(init: str, args, run_dir: Path, data=None):
                             args.device, args.seed, getattr(args, "pristine", None),
                             not args.quiet, data, use_meta=key != "graph_nometa",
                             backbone_weights=_weights(args))  # fmt: skip
-    path = Path(init)
-    from gmiqa.checkpoint import read_sidecar
-
-    read_sidecar(path)  # a wrong checkpoint fails here, before any training
-    return path
+    read_sidecar(init)  # a wrong checkpoint fails here, before any training
+    return Path(init)
 
 
 def cmd_pretrain(args) -> int:
-    from gmiqa.training.probe import probe_checkpoint_path
-
     run_dir = _run_dir(args)
     args.pretrain_dataset, args.pretrain_root = args.dataset, args.root
     if args.dataset is not None and args.pristine is not None:
@@ -266,16 +245,8 @@ def cmd_pretrain(args) -> int:
     for stage in stages:
         path = _resolve_init(stage, args, run_dir, data)
         print(f"{stage}: {path}")
-        probe = probe_checkpoint_path(path)
-        if probe.is_file():
-            r = json.loads(probe.read_text(encoding="utf-8"))
-            print(f"  held-out references ({r['references']}, {r['images']} images): 5-NN type "
-                  f"accuracy {r['knn_type_accuracy']:.3f} per image, "
-                  f"{r['knn_type_accuracy_graph']:.3f} per graph (chance {r['chance']:.3f}); "
-                  f"level SROCC {r['level_srocc']:.3f}")  # fmt: skip
-            if "level_srocc_severity_types" in r:
-                print(f"  level SROCC over the {len(r['severity_types'])} types whose levels "
-                      f"order severity: {r['level_srocc_severity_types']:.3f}")  # fmt: skip
+        for line in probe_summary(path):
+            print(line)
     return 0
 
 
@@ -287,24 +258,25 @@ def _print_summary(name: str, res: dict) -> None:
     )
 
 
-def cmd_finetune(args) -> int:
-    from gmiqa.training.finetune import model_path_for, run_ablation, run_finetune
+def _comma_list(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
 
+
+def cmd_finetune(args) -> int:
     run_dir = _run_dir(args)
-    key, dataset = _load_set(args.dataset, args.root, args, run_dir)
+    key, dataset = named_dataset(args.dataset, args.root, args.profile, run_dir, args.seed)
     split_seed = _split_seed_of(args)
     results = run_dir / "results"
     if split_seed != args.seed:  # other splits from the same pre-training: kept apart
         results = results / f"split-seed-{split_seed}"
     weights = _weights(args)
     if args.compare_init:
-        needs_data = any(n.strip().lower() in ("meta", "graph", "graph_nometa")
-                         for n in args.compare_init.split(","))  # fmt: skip
+        names = _comma_list(args.compare_init)
+        needs_data = any(n.lower() in ("meta", "graph", "graph_nometa") for n in names)
         data = _pretraining_data(args, run_dir) if needs_data else None
-        inits = {name.strip(): _resolve_init(name, args, run_dir, data)
-                 for name in args.compare_init.split(",") if name.strip()}  # fmt: skip
-        baselines = [b.strip().lower() for b in (getattr(args, "baselines", "") or "").split(",")
-                     if b.strip() and b.strip().lower() != "none"]  # fmt: skip
+        inits = {name: _resolve_init(name, args, run_dir, data) for name in names}
+        baselines = [b.lower() for b in _comma_list(getattr(args, "baselines", ""))
+                     if b.lower() != "none"]  # fmt: skip
         summary = run_ablation(args.profile, dataset, key, inits, results, args.splits,
                                args.device, split_seed, not args.quiet, baselines=baselines,
                                backbone_weights=weights)  # fmt: skip
@@ -315,11 +287,8 @@ def cmd_finetune(args) -> int:
         print(f"written: {results / f'ablation-{key}.json'}")
         return 0
     init = _resolve_init(args.init, args, run_dir)
-    label = (
-        "none"
-        if init is None
-        else (args.init if args.init in ("meta", "graph", "graph_nometa") else Path(init).stem)
-    )
+    named = args.init in ("meta", "graph", "graph_nometa")
+    label = "none" if init is None else (args.init if named else Path(init).stem)
     out = results / f"finetune-{key}-{label}.json"
     model = model_path_for(out)  # the results JSON must not be the checkpoint's sidecar
     res = run_finetune(args.profile, dataset, key, init, out, args.splits, args.device, split_seed,
@@ -336,352 +305,53 @@ def cmd_ablation(args) -> int:
     return cmd_finetune(args)
 
 
-def model_from_checkpoint(path: str | os.PathLike, device="cpu"):
-    """Rebuild the model a checkpoint was trained with (settings from its sidecar) and load it.
-
-    Taught in ``notebooks/07_finetuning.ipynb``.
-    """
-    import dataclasses
-
-    from gmiqa.checkpoint import load_checkpoint, load_weights
-    from gmiqa.errors import CheckpointError
-    from gmiqa.models import build_model
-    from gmiqa.profiles import ModelSettings
-
-    ck = load_checkpoint(path)
-    warn_if_pretraining_checkpoint(ck)
-    profile = ck.config.get("profile")
-    model_cfg = profile.get("model") if isinstance(profile, dict) else None
-    if not isinstance(model_cfg, dict):
-        raise CheckpointError(f"{ck.path}: its sidecar does not record the model settings")
-    fields = {f.name for f in dataclasses.fields(ModelSettings)}
-    cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in model_cfg.items() if k in fields}
-    # The checkpoint holds every weight: never look for ImageNet weights when rebuilding.
-    cfg["pretrained"] = False
-    try:
-        model = build_model(dataclasses.replace(ModelSettings(), **cfg))
-    except (TypeError, ValueError, KeyError) as exc:
-        raise CheckpointError(
-            f"{ck.path}: its sidecar's model settings cannot build a model ({exc})"
-        ) from None
-    load_weights(model, ck, strict=True)
-    return model.to(device).eval(), ck
-
-
-PRETRAINING_STAGES = {
-    "meta": "a stage-1 meta-learning checkpoint",
-    "graph": "a stage-2 graph pre-training checkpoint",
-}
-
-
-def warn_if_pretraining_checkpoint(ck) -> str | None:
-    """Print a warning on stderr when ``ck`` comes from a pre-training stage (meta, graph).
-
-    Such a model is not trained on human ratings: its scores are not quality predictions.
-    Returns the warning (None for a fine-tuned checkpoint). Taught in ``07_finetuning``.
-    """
-    stage = str(ck.kind or ck.config.get("stage") or "").lower()
-    if stage not in PRETRAINING_STAGES:
-        return None
-    message = (
-        f"gmiqa: warning: {ck.path} is {PRETRAINING_STAGES[stage]}; its scores are not "
-        "quality predictions. Fine-tune it first (gmiqa finetune --init CKPT) and use the "
-        "fine-tuned model."
-    )
-    print(message, file=sys.stderr)
-    return message
-
-
 def cmd_evaluate(args) -> int:
-    from gmiqa.atomic import atomic_write_json
-    from gmiqa.device import resolve_device
-    from gmiqa.provenance import provenance
-    from gmiqa.training.evaluate import evaluate_predictions, predict, recipe_scoring
-
     run_dir = _run_dir(args)
     method = args.method.lower()
     dev = resolve_device(args.device)
     if method == "gmiqa" and args.checkpoint is None:
         raise ConfigError("evaluate --method gmiqa needs --checkpoint CKPT")
-    key, dataset = _load_set(args.dataset, args.root, args, run_dir)
-    if method != "gmiqa":
-        return _evaluate_baseline(args, method, key, dataset, run_dir, dev)
-    indices = list(range(len(dataset)))
-    model, ck = model_from_checkpoint(args.checkpoint, dev)
-    crop, grid = recipe_scoring(ck.config)  # scored as the fine-tuning recipe scores
-    pred = predict(model, dataset, indices, dev, batch_size=8, crop=crop, grid=grid)
-    res = evaluate_predictions(pred)
+    if method not in ("gmiqa", "niqe", "brisque"):
+        raise ConfigError(f"unknown method {method!r}: choose gmiqa, niqe or brisque")
+    key, dataset = named_dataset(args.dataset, args.root, args.profile, run_dir, args.seed)
     out = run_dir / "results" / f"evaluate-{key}-{method}.json"
-    atomic_write_json(out, {
-        "config": {"dataset": key, "method": method, "checkpoint": str(args.checkpoint),
-                   "root": str(args.root), "profile": args.profile, "seed": args.seed},
-        **res,
-        "predictions": {"name": pred["name"].tolist(), "pred": pred["pred"].tolist(),
-                        "target": pred["target"].tolist()},
-        "provenance": provenance(device=str(dev)),
-    })  # fmt: skip
-    m = res["metrics"]
+    if method != "gmiqa":
+        options = {name: getattr(args, name) for name in ("model_path", "range_path")
+                   if getattr(args, name, None) is not None}  # fmt: skip
+        res = evaluate_baseline_file(method, dataset, key, out, profile=args.profile,
+                                     seed=args.seed, n_splits=args.splits, root=args.root,
+                                     device=dev, **options)  # fmt: skip
+        n, by, med = res["config"]["splits"], res["config"]["split_by"], res["summary"]
+        print(f"{key} ({method}, {n} splits by {by}): median SROCC {med['srocc']['median']:.4f} "
+              f"PLCC {med['plcc']['median']:.4f} PLCC(logistic) {med['plcc_logistic']['median']:.4f}")  # fmt: skip
+        print(f"written: {out}")
+        return 0
+    config = {"method": method, "root": str(args.root), "profile": args.profile,
+              "seed": args.seed}  # fmt: skip
+    m = evaluate_checkpoint(args.checkpoint, dataset, key, out, dev, config)["metrics"]
     print(f"{key} ({method}): SROCC {m['srocc']:.4f} KROCC {m['krocc']:.4f} PLCC {m['plcc']:.4f} "
           f"PLCC(logistic) {m['plcc_logistic']:.4f} RMSE {m['rmse']:.4f} on {m['n']} images")  # fmt: skip
     print(f"written: {out}")
     return 0
 
 
-def _evaluate_baseline(args, method: str, key: str, dataset, run_dir: Path, dev) -> int:
-    """NIQE or BRISQUE on the same content-independent splits that fine-tuning uses.
-
-    BRISQUE's regressor is fitted on each split's training part unless ``--model-path``
-    (and ``--range-path`` for the release's libsvm files) names a model; NIQE uses the
-    model it is given or one fitted on the packaged pristine photos.
-    """
-    from gmiqa.atomic import atomic_write_json
-    from gmiqa.baselines import evaluate_splits
-    from gmiqa.datasets.splits import make_splits
-    from gmiqa.profiles import get_profile
-    from gmiqa.provenance import provenance
-    from gmiqa.training.finetune import split_by_for
-
-    if method not in ("niqe", "brisque"):
-        raise ConfigError(f"unknown method {method!r}: choose gmiqa, niqe or brisque")
-    profile = get_profile(args.profile)
-    n = args.splits or profile.finetune.splits
-    by = split_by_for(key)
-    splits = make_splits(dataset.records, n, profile.finetune.train_fraction, args.seed, by=by)
-    options = {}
-    for name in ("model_path", "range_path"):
-        value = getattr(args, name, None)
-        if value is not None:
-            if not Path(value).is_file():
-                raise ConfigError(f"{value}: no such {name.replace('_', ' ')}")
-            options[name] = str(value)
-    res = evaluate_splits(method, dataset, splits, **options)
-    out = run_dir / "results" / f"evaluate-{key}-{method}.json"
-    atomic_write_json(out, {
-        "config": {"dataset": key, "method": method, "root": str(args.root), "splits": n,
-                   "split_by": by, "profile": profile.name, "seed": args.seed, **options},
-        "per_split": res["per_split"],
-        "summary": res["summary"],
-        "provenance": provenance(device=str(dev)),
-    })  # fmt: skip
-    med = res["summary"]
-    print(f"{key} ({method}, {n} splits by {by}): median SROCC {med['srocc']['median']:.4f} "
-          f"PLCC {med['plcc']['median']:.4f} PLCC(logistic) {med['plcc_logistic']['median']:.4f}")  # fmt: skip
-    print(f"written: {out}")
-    return 0
-
-
-_GLOB_CHARS = frozenset("*?[")
-
-
-def expand_image_inputs(items) -> list[tuple[str, str | None]]:
-    """Files, folders and glob patterns -> ``[(path, error or None), ...]`` in the given order.
-
-    Taught in ``notebooks/07_finetuning.ipynb`` (``gmiqa score``). A folder gives its image
-    files (``gmiqa.images.IMAGE_SUFFIXES``, searched recursively, sorted); a pattern with
-    ``*``, ``?`` or ``[`` that names no existing file is expanded with :func:`glob.glob`
-    (``**`` recursive, sorted; matched files with an image extension, matched folders as
-    folders). Anything else is taken as a file and read later, so a missing or unreadable
-    file becomes that file's own error. A folder without images or a pattern without
-    matches is an error entry naming it.
-    """
-    import glob
-
-    from gmiqa.images import IMAGE_SUFFIXES, list_images
-
-    out: list[tuple[str, str | None]] = []
-
-    def add_folder(folder: Path) -> None:
-        try:
-            out.extend((str(p), None) for p in list_images(folder))
-        except GMIQAError as exc:
-            out.append((str(folder), str(exc)))
-
-    for item in items:
-        text = str(item)
-        path = Path(text)
-        if path.is_dir():
-            add_folder(path)
-        elif not path.exists() and any(c in _GLOB_CHARS for c in text):
-            matches = sorted(glob.glob(text, recursive=True))
-            if not matches:
-                out.append((text, f"{text}: no file matches this pattern"))
-            for m in matches:
-                mp = Path(m)
-                if mp.is_dir():
-                    add_folder(mp)
-                elif mp.suffix.lower() in IMAGE_SUFFIXES:
-                    out.append((m, None))
-        else:
-            out.append((text, None))
-    return out
-
-
-def fold_batch_norm(model):
-    """A copy of ``model`` for inference with each BatchNorm folded into its convolution.
-
-    Taught in ``notebooks/07_finetuning.ipynb`` (``gmiqa score``). In evaluation mode a
-    BatchNorm after a convolution is an affine map per channel, so it can be merged into
-    the convolution's weight and bias (:func:`torch.nn.utils.fusion.fuse_conv_bn_eval`):
-    one pass over each feature map instead of two (about 12% of a CPU forward of
-    SCNet-50). Pairs folded: consecutive ``Conv2d``, ``BatchNorm2d`` in an
-    ``nn.Sequential``, and ``conv<X>`` / ``bn<X>`` attributes of one module applied as
-    ``bn<X>(conv<X>(x))`` (SCNet's and torchvision's bottlenecks and stems; tests check
-    every backbone). The copy is in evaluation mode; scores equal the unfolded model's to
-    float rounding (tests: 1e-5).
-    """
-    import copy
-
-    from torch import nn
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    model = copy.deepcopy(model).eval()
-
-    def foldable(conv, bn) -> bool:
-        return (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
-                and bn.track_running_stats and conv.out_channels == bn.num_features)  # fmt: skip
-
-    for module in list(model.modules()):
-        if isinstance(module, nn.Sequential):
-            for i in range(len(module) - 1):
-                if foldable(module[i], module[i + 1]):
-                    module[i] = fuse_conv_bn_eval(module[i], module[i + 1])
-                    module[i + 1] = nn.Identity()
-        for name, child in list(module.named_children()):
-            if name.startswith("conv"):
-                bn_name = "bn" + name[len("conv") :]
-                bn = getattr(module, bn_name, None)
-                if foldable(child, bn):
-                    setattr(module, name, fuse_conv_bn_eval(child, bn))
-                    setattr(module, bn_name, nn.Identity())
-    return model
-
-
-def score_images(model, paths, device, batch_size: int = 16, workers: int = 4,
-                 fold: bool = True, crop: int | None = None, grid: int = 0):  # fmt: skip
-    """Score image files with ``model.score``, same-size images batched; yields in order.
-
-    Taught in ``notebooks/07_finetuning.ipynb`` (``gmiqa score``). Yields
-    ``(path, score, None)`` or ``(path, None, error message naming the file)`` for each
-    path, in the order given. Files are decoded by ``workers`` threads
-    (:func:`gmiqa.images.load_image`, a bounded window ahead of the model); decoded images
-    wait in one bucket per size until ``batch_size`` of them are there (or too many wait
-    in all: the oldest bucket goes first), and a bucket is scored with one
-    ``model.score`` call at the native size. ``GMIQA.score`` in evaluation mode scores
-    every image on its own, so the scores equal those of one image at a time (to float
-    rounding of the batched kernels). ``fold``: score with :func:`fold_batch_norm`'s copy.
-    ``crop``, ``grid``: score each image as the mean of a grid of windows
-    (:func:`gmiqa.training.evaluate.score_images`; the fine-tuning recipe's, from
-    :func:`gmiqa.training.evaluate.recipe_scoring`).
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    import numpy as np
-    import torch
-
-    from gmiqa.device import to_device_images
-    from gmiqa.images import load_image
-    from gmiqa.training.evaluate import score_images as score_batch
-
-    paths = [str(p) for p in paths]
-    if fold:
-        model = fold_batch_norm(model)
-    batch_size, workers = int(batch_size), int(workers)
-    if batch_size < 1 or workers < 1:
-        raise ConfigError(f"--batch-size and --workers must be >= 1, got {batch_size}, {workers}")
-    window = 2 * batch_size + 2 * workers  # decoded or decoding images held at most
-    max_waiting = max(2 * batch_size, 8)
-    done: dict[int, tuple[float | None, str | None]] = {}
-    buckets: dict[tuple[int, ...], list[tuple[int, np.ndarray]]] = {}
-
-    def run(key) -> None:
-        items = buckets.pop(key)
-        x = torch.from_numpy(np.stack([img for _, img in items])).permute(0, 3, 1, 2)
-        # uint8 to the device, then the same float().div_(255) as image_to_tensor
-        x = to_device_images(x, device).float().div_(255.0)
-        try:
-            scores = score_batch(model, x, crop, grid).float().cpu().tolist()
-        except GMIQAError as exc:  # e.g. smaller than the backbone's minimum size
-            for i, _ in items:
-                done[i] = (None, f"{paths[i]}: {' '.join(str(exc).split())}")
-            return
-        for (i, _), s in zip(items, scores):
-            done[i] = (float(s), None)
-
-    def decode(path: str):
-        try:
-            return load_image(path), None
-        except GMIQAError as exc:
-            return None, str(exc)
-
-    emitted = 0
-    futures = {}
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gmiqa-decode")
-    try:
-        for i in range(min(window, len(paths))):
-            futures[i] = pool.submit(decode, paths[i])
-        for i in range(len(paths)):
-            img, error = futures.pop(i).result()
-            if i + window < len(paths):
-                futures[i + window] = pool.submit(decode, paths[i + window])
-            if error is not None:
-                done[i] = (None, error)
-            else:
-                key = tuple(img.shape)
-                buckets.setdefault(key, []).append((i, img))
-                if len(buckets[key]) >= batch_size:
-                    run(key)
-                while sum(len(b) for b in buckets.values()) > max_waiting:
-                    run(min(buckets, key=lambda k: buckets[k][0][0]))  # the oldest first
-            while emitted in done:
-                yield (paths[emitted], *done.pop(emitted))
-                emitted += 1
-        while buckets:
-            run(min(buckets, key=lambda k: buckets[k][0][0]))
-            while emitted in done:
-                yield (paths[emitted], *done.pop(emitted))
-                emitted += 1
-    finally:  # also when the caller stops early: drop the decodes not started
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _write_scores(path: Path, rows: list[dict]) -> None:
-    import csv
-    import io
-
-    from gmiqa.atomic import atomic_write_json, atomic_write_text
-
-    if path.suffix.lower() == ".json":
-        atomic_write_json(path, rows)
-        return
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["path", "score", "error"])
-    for r in rows:
-        score = r.get("score")
-        writer.writerow([r["path"], "" if score is None else f"{score:.6f}", r.get("error", "")])
-    atomic_write_text(path, buf.getvalue())
-
-
 def cmd_score(args) -> int:
-    from tqdm.auto import tqdm
-
-    from gmiqa.device import resolve_device
-
     if args.out is not None and Path(args.out).suffix.lower() not in (".csv", ".json"):
         raise ConfigError(f"{args.out}: --out must name a .csv or .json file")
     if args.batch_size < 1 or args.workers < 1:
         raise ConfigError(
             f"--batch-size and --workers must be >= 1, got {args.batch_size}, {args.workers}"
         )
-    dev = resolve_device(args.device)
-    model, ck = model_from_checkpoint(args.checkpoint, dev)
-    from gmiqa.training.evaluate import recipe_scoring
-
-    crop, grid = recipe_scoring(ck.config)  # scored as the fine-tuning recipe scores
+    scorer = load_model(args.checkpoint, args.device, args.batch_size, args.workers,
+                        allow_pretraining=True)  # fmt: skip
+    warning = pretraining_warning(scorer.checkpoint)
+    if warning is not None:
+        print(warning, file=sys.stderr)
     entries = expand_image_inputs(args.images)
     # a bar only on an interactive stderr (never in logs or captured output)
     bar = tqdm(total=len(entries), unit="img", file=sys.stderr,
                disable=True if args.quiet else None, desc="scoring")  # fmt: skip
+    results = []
 
     def say(line: str, file) -> None:
         if bar.disable:
@@ -689,34 +359,26 @@ def cmd_score(args) -> int:
         else:
             bar.write(line, file=file)
 
-    results, failed = [], 0
-
-    def report(path: str, score: float | None, error: str | None) -> None:
-        nonlocal failed
-        if error is not None:
-            failed += 1
-            results.append({"path": path, "error": error})
-            say(f"gmiqa: error: {error}", sys.stderr)
-        else:
-            results.append({"path": path, "score": score})
-            if not args.json:
-                say(f"{path}\t{score:.6f}", sys.stdout)
-        bar.update(1)
-
-    readable = [p for p, err in entries if err is None]
-    scored = score_images(model, readable, dev, args.batch_size, args.workers, crop=crop,
-                          grid=grid)  # fmt: skip
+    scored = scorer.stream([p for p, err in entries if err is None])
     try:
         for path, error in entries:
-            report(*((path, None, error) if error is not None else next(scored)))
+            path, score, error = (path, None, error) if error is not None else next(scored)
+            if error is not None:
+                results.append({"path": path, "error": error})
+                say(f"gmiqa: error: {error}", sys.stderr)
+            else:
+                results.append({"path": path, "score": score})
+                if not args.json:
+                    say(f"{path}\t{score:.6f}", sys.stdout)
+            bar.update(1)
     finally:
         scored.close()
         bar.close()
     if args.json:
         print(json.dumps(results, indent=2))
     if args.out is not None:
-        _write_scores(Path(args.out), results)
-    return EXIT_USER_ERROR if failed else 0
+        write_scores(args.out, results)
+    return EXIT_USER_ERROR if any("error" in r for r in results) else 0
 
 
 COMMANDS = {
@@ -735,8 +397,6 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     try:
-        from gmiqa.profiles import get_profile
-
         get_profile(args.profile)  # an unknown profile fails before any work
         _apply_compile(args)
         return COMMANDS[args.command](args)

@@ -41,7 +41,7 @@ def provenance(device: str | None = None, **extra) -> dict:
 
     import torch
 
-    from gmiqa import __version__
+    from gmiqa._version import __version__
 
     dev = device
     if dev is None:

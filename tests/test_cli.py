@@ -197,9 +197,9 @@ def _one_at_a_time(checkpoint, paths) -> dict[str, float]:
     """The previous code path of `gmiqa score`: each image alone through model.score."""
     import torch
 
-    from gmiqa.cli import model_from_checkpoint
     from gmiqa.datasets.base import image_to_tensor
     from gmiqa.images import load_image
+    from gmiqa.inference import model_from_checkpoint
 
     model, _ = model_from_checkpoint(checkpoint, "cpu")
     with torch.no_grad():
@@ -401,7 +401,7 @@ def test_folded_batch_norm_scores_equal_the_model(backbone):
 
     import torch
 
-    from gmiqa.cli import fold_batch_norm
+    from gmiqa.inference import fold_batch_norm
     from gmiqa.models import build_model
     from gmiqa.profiles import get_profile
 
@@ -426,9 +426,9 @@ def test_score_and_evaluate_score_as_the_finetuning_recipe(image_files, tmp_path
     from gmiqa.checkpoint import save_checkpoint
     from gmiqa.datasets.base import image_to_tensor
     from gmiqa.images import load_image
+    from gmiqa.inference import recipe_scoring, score_windows
     from gmiqa.models import build_model
     from gmiqa.profiles import get_profile
-    from gmiqa.training.evaluate import recipe_scoring, score_images
 
     profile = get_profile("smoke").replace(finetune={"crop": 96, "eval_crops": 3})
     torch.manual_seed(0)
@@ -442,5 +442,5 @@ def test_score_and_evaluate_score_as_the_finetuning_recipe(image_files, tmp_path
     assert main(["score", "--checkpoint", str(ck), "--device", "cpu", "--json", str(path)]) == 0
     got = json.loads(capsys.readouterr().out)[0]["score"]
     x = image_to_tensor(load_image(path))[None]
-    assert got == pytest.approx(float(score_images(model, x, 96, 3)[0]), abs=1e-4)
+    assert got == pytest.approx(float(score_windows(model, x, 96, 3)[0]), abs=1e-4)
     assert got != pytest.approx(float(model.score(x)[0]), abs=1e-4)  # not the whole image

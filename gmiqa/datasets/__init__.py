@@ -39,25 +39,18 @@ from gmiqa.datasets.registry import (
 )
 from gmiqa.datasets.splits import make_splits
 from gmiqa.datasets.synthetic import SyntheticIQADataset
+from gmiqa.datasets.table import (
+    DATASETS,
+    KNOWN,
+    SPLIT_BY,
+    DatasetEntry,
+    dataset_entry,
+    split_by_for,
+)
 from gmiqa.datasets.tid2013 import load_tid2013
 
-LOADERS = {
-    "kadid10k": load_kadid10k,
-    "koniq10k": load_koniq10k,
-    "livec": load_livec,
-    "live": load_live,
-    "csiq": load_csiq,
-    "tid2013": load_tid2013,
-}
-# Authentic sets have one image per content: split by image; the others by reference.
-SPLIT_BY = {
-    "kadid10k": "reference",
-    "koniq10k": "image",
-    "livec": "image",
-    "live": "reference",
-    "csiq": "reference",
-    "tid2013": "reference",
-}
+# name -> loader, from the one dataset table (gmiqa.datasets.table)
+LOADERS = {name: DATASETS[name].load_function() for name in KNOWN}
 
 
 def load_dataset(name: str, root: str | os.PathLike, **options) -> ImageListDataset:
@@ -72,6 +65,11 @@ def load_dataset(name: str, root: str | os.PathLike, **options) -> ImageListData
 
 
 __all__ = [
+    "DATASETS",
+    "KNOWN",
+    "DatasetEntry",
+    "dataset_entry",
+    "split_by_for",
     "LOADERS",
     "SPLIT_BY",
     "DatasetInfo",

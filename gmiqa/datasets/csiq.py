@@ -34,14 +34,14 @@ from gmiqa.datasets.base import (
     read_score_text,
     resolve_root,
 )
+from gmiqa.datasets.table import score_scale
 from gmiqa.errors import DatasetError
 
 DEFAULT_DIR = "csiq"
 SCORE_FILE = "csiq.DMOS.xlsx"
 FLAT_SCORE_FILE = "dmos.csv"
 SHEET = "all_by_image"
-SCORE_RANGE = (0.0, 1.0)
-HIGHER_IS_BETTER = False
+SCORE_RANGE, HIGHER_IS_BETTER = score_scale("csiq")  # gmiqa.datasets.table
 # type id -> (folder, file-name token, dst_type in the workbook)
 TYPES = {
     1: ("awgn", "AWGN", "noise"),

@@ -28,12 +28,12 @@ from gmiqa.datasets.base import (
     require_image,
     resolve_root,
 )
+from gmiqa.datasets.table import score_scale
 from gmiqa.errors import DatasetError
 
 DEFAULT_DIR = "kadid10k"
 SCORE_FILE = "dmos.csv"
-SCORE_RANGE = (1.0, 5.0)
-HIGHER_IS_BETTER = True
+SCORE_RANGE, HIGHER_IS_BETTER = score_scale("kadid10k")  # gmiqa.datasets.table
 _NAME = re.compile(r"^I(\d+)_(\d+)_(\d+)\.png$", re.IGNORECASE)
 
 

@@ -27,12 +27,12 @@ from gmiqa.datasets.base import (
     require_image,
     resolve_root,
 )
+from gmiqa.datasets.table import score_scale
 from gmiqa.errors import DatasetError
 
 DEFAULT_DIR = "koniq10k"
 SCORE_FILE = "koniq10k_scores_and_distributions.csv"
-SCORE_RANGE = (1.0, 5.0)
-HIGHER_IS_BETTER = True
+SCORE_RANGE, HIGHER_IS_BETTER = score_scale("koniq10k")  # gmiqa.datasets.table
 RESOLUTIONS = ("1024x768", "512x384")
 
 

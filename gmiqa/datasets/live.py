@@ -34,14 +34,14 @@ from gmiqa.datasets.base import (
     resolve_root,
 )
 from gmiqa.datasets.livec import _cell_strings, _load_mat
+from gmiqa.datasets.table import score_scale
 from gmiqa.errors import DatasetError
 
 DEFAULT_DIR = "databaserelease2"
 SCORE_FILE = "dmos.mat"
 REALIGNED_FILE = "dmos_realigned.mat"
 REFNAMES_FILE = "refnames_all.mat"
-SCORE_RANGE = (0.0, 100.0)
-HIGHER_IS_BETTER = False
+SCORE_RANGE, HIGHER_IS_BETTER = score_scale("live")  # gmiqa.datasets.table
 # (folder, number of entries) in the order of dmos.mat; type ids follow this order.
 FOLDERS = (("jp2k", 227), ("jpeg", 233), ("wn", 174), ("gblur", 174), ("fastfading", 174))
 TYPE_NAMES = {i + 1: folder for i, (folder, _) in enumerate(FOLDERS)}

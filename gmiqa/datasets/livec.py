@@ -28,13 +28,13 @@ from gmiqa.datasets.base import (
     require_image,
     resolve_root,
 )
+from gmiqa.datasets.table import score_scale
 from gmiqa.errors import DatasetError
 
 DEFAULT_DIR = "ChallengeDB_release"
 NAMES_FILE = "Data/AllImages_release.mat"
 MOS_FILE = "Data/AllMOS_release.mat"
-SCORE_RANGE = (0.0, 100.0)
-HIGHER_IS_BETTER = True
+SCORE_RANGE, HIGHER_IS_BETTER = score_scale("livec")  # gmiqa.datasets.table
 N_TRAINING = 7
 
 

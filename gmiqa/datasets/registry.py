@@ -19,20 +19,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from gmiqa.datasets.table import ALIASES, KNOWN
 from gmiqa.errors import ConfigError, DatasetError
 
 REGISTRY_ENV = "GMIQA_REGISTRY"
-KNOWN = ("kadid10k", "koniq10k", "livec", "live", "csiq", "tid2013")
-_ALIASES = {
-    "kadid": "kadid10k",
-    "koniq": "koniq10k",
-    "clive": "livec",
-    "livechallenge": "livec",
-    "liveinthewild": "livec",
-    "liveiqa": "live",
-    "liverelease2": "live",
-    "tid": "tid2013",
-}
 
 
 def canonical_name(name: str) -> str:
@@ -42,7 +32,7 @@ def canonical_name(name: str) -> str:
     See ``notebooks/07_finetuning.ipynb``.
     """
     key = re.sub(r"[^a-z0-9]", "", str(name).lower())
-    key = _ALIASES.get(key, key)
+    key = ALIASES.get(key, key)
     if key not in KNOWN:
         raise ConfigError(f"unknown dataset {name!r}: choose one of {', '.join(KNOWN)}")
     return key

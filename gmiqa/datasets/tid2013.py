@@ -27,12 +27,12 @@ from gmiqa.datasets.base import (
     read_score_text,
     resolve_root,
 )
+from gmiqa.datasets.table import score_scale
 from gmiqa.errors import DatasetError
 
 DEFAULT_DIR = "tid2013"
 SCORE_FILE = "mos_with_names.txt"
-SCORE_RANGE = (0.0, 9.0)
-HIGHER_IS_BETTER = True
+SCORE_RANGE, HIGHER_IS_BETTER = score_scale("tid2013")  # gmiqa.datasets.table
 _NAME = re.compile(r"^i(\d+)_(\d+)_(\d+)\.bmp$", re.IGNORECASE)
 
 

@@ -9,15 +9,24 @@ different sizes never share a batch and are never resized.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
+from gmiqa.atomic import atomic_write_json
 from gmiqa.device import autocast, to_device_images
-from gmiqa.errors import ConfigError, ImageReadError
+from gmiqa.errors import ImageReadError
 from gmiqa.images import image_size
+from gmiqa.inference import (
+    model_from_checkpoint,
+    print_pretraining_warning,
+    recipe_scoring,
+    score_windows,
+)
 from gmiqa.metrics import correlation_metrics, per_group_srocc
+from gmiqa.provenance import provenance
 
 
 def image_sizes(
@@ -80,55 +89,6 @@ def size_batches(
     return batches
 
 
-def grid_windows(height: int, width: int, crop: int, grid: int) -> list[tuple[int, int]]:
-    """Top-left corners of a ``grid`` x ``grid`` set of ``crop``-pixel windows spread evenly
-    over a ``height`` x ``width`` image, first and last flush with the borders (one window:
-    the centre). Taught in ``notebooks/07_finetuning.ipynb``."""
-    if grid < 1 or crop < 1:
-        raise ConfigError(f"a crop grid needs grid >= 1 and crop >= 1, got {grid}, {crop}")
-    if grid == 1:
-        return [((height - crop) // 2, (width - crop) // 2)]
-    tops = np.linspace(0, height - crop, grid).round().astype(int).tolist()
-    lefts = np.linspace(0, width - crop, grid).round().astype(int).tolist()
-    return [(t, left) for t in tops for left in lefts]
-
-
-def recipe_scoring(config: dict) -> tuple[int | None, int]:
-    """``(crop, eval_crops)`` of the fine-tuning recipe a checkpoint's sidecar ``config``
-    records: how its model scores an image (:func:`score_images`). ``(None, 0)`` (whole
-    images) when the sidecar records no fine-tuning settings. Taught in ``07_finetuning``.
-    """
-    profile = config.get("profile") if isinstance(config, dict) else None
-    ft = profile.get("finetune") if isinstance(profile, dict) else None
-    if not isinstance(ft, dict) or not ft.get("eval_crops") or not ft.get("crop"):
-        return None, 0
-    return int(ft["crop"]), int(ft["eval_crops"])
-
-
-@torch.no_grad()
-def score_images(model, x: torch.Tensor, crop: int | None = None, grid: int = 0,
-                 chunk: int = 64) -> torch.Tensor:  # fmt: skip
-    """Quality scores (N,) of a batch ``x`` (N, 3, H, W), as the fine-tuning recipe scores.
-
-    ``grid`` 0 (or no ``crop``): ``model.score`` of the whole images at native size (the
-    paper). ``grid`` G: the mean score of the G x G windows of :func:`grid_windows`, each
-    ``crop`` x ``crop``, scored ``chunk`` windows at a time; an image smaller than ``crop``
-    is scored whole. Each image's score depends on that image alone. Taught in
-    ``notebooks/07_finetuning.ipynb``.
-    """
-    n, _, h, w = x.shape
-    if not grid or not crop or min(h, w) < crop:
-        return model.score(x)
-    corners = grid_windows(h, w, int(crop), int(grid))
-    fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else None
-    windows = torch.stack([x[:, :, t : t + crop, c : c + crop] for t, c in corners], 1)
-    windows = windows.reshape(n * len(corners), x.shape[1], crop, crop)
-    if fmt is not None:
-        windows = windows.contiguous(memory_format=fmt)
-    scores = torch.cat([model.score(windows[i : i + chunk]) for i in range(0, len(windows), chunk)])
-    return scores.float().view(n, len(corners)).mean(dim=1)
-
-
 @torch.no_grad()
 def predict(
     model,
@@ -143,7 +103,7 @@ def predict(
 ) -> dict[str, np.ndarray]:
     """Scores of ``dataset[indices]`` in evaluation mode, with their labels.
 
-    ``crop``, ``grid``: how each image is scored (:func:`score_images`; the defaults score
+    ``crop``, ``grid``: how each image is scored (:func:`gmiqa.inference.score_windows`; the defaults score
     whole images).
 
     Returns arrays ``index``, ``pred``, ``target`` (normalised score), ``type``,
@@ -160,7 +120,7 @@ def predict(
             items = [dataset[int(i)] for i in batch]
             x = to_device_images(torch.stack([it["image"] for it in items]), device, channels_last)
             with autocast(device, amp):
-                scores = score_images(model, x, crop, grid)
+                scores = score_windows(model, x, crop, grid)
             for i, item, s in zip(batch.tolist(), items, scores.float().cpu().tolist()):
                 preds[i] = s
                 labels[i] = item
@@ -189,3 +149,29 @@ def evaluate_predictions(pred: dict[str, np.ndarray]) -> dict:
             for k, v in per_group_srocc(pred["pred"], pred["target"], pred["type"]).items()
         }
     return out
+
+
+def evaluate_checkpoint(checkpoint: str | os.PathLike, dataset, key: str,
+                        out: str | os.PathLike, device, config: dict) -> dict:  # fmt: skip
+    """Score every image of ``dataset`` with a fine-tuned checkpoint, as its fine-tuning
+    recipe scores (:func:`gmiqa.inference.recipe_scoring`), and write the metrics,
+    predictions and provenance to ``out`` (``gmiqa evaluate``).
+
+    Taught in ``notebooks/07_finetuning.ipynb``. ``config`` is recorded as the run's
+    settings. A pre-training checkpoint is scored too, with the warning on stderr.
+    Returns the written record.
+    """
+    model, ck = model_from_checkpoint(checkpoint, device)
+    print_pretraining_warning(ck)
+    crop, grid = recipe_scoring(ck.config)
+    pred = predict(model, dataset, list(range(len(dataset))), device, batch_size=8, crop=crop,
+                   grid=grid)  # fmt: skip
+    record = {
+        "config": {"dataset": key, "checkpoint": str(checkpoint), **config},
+        **evaluate_predictions(pred),
+        "predictions": {"name": pred["name"].tolist(), "pred": pred["pred"].tolist(),
+                        "target": pred["target"].tolist()},
+        "provenance": provenance(device=str(device)),
+    }  # fmt: skip
+    atomic_write_json(out, record)
+    return record

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from gmiqa.atomic import atomic_write_json
+from gmiqa.datasets.table import split_by_for
 from gmiqa.device import (
     autocast,
     compiles,
@@ -42,27 +43,6 @@ from gmiqa.metrics import summarise
 from gmiqa.profiles import FinetuneSettings, Profile, get_profile
 from gmiqa.training.evaluate import evaluate_predictions, image_sizes, predict, size_batches
 from gmiqa.training.loop import make_optimizer
-
-# How each set is split (method.md, Evaluation): by content where contents repeat.
-SPLIT_BY = {
-    "synthetic": "reference",
-    "kadid10k": "reference",
-    "live": "reference",
-    "csiq": "reference",
-    "tid2013": "reference",
-    "koniq10k": "image",
-    "livec": "image",
-}
-
-
-def split_by_for(dataset_name: str) -> str:
-    """ "reference" or "image" for a dataset name (see :data:`SPLIT_BY`)."""
-    try:
-        return SPLIT_BY[dataset_name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown dataset {dataset_name!r} for splitting: choose one of {', '.join(SPLIT_BY)}"
-        ) from None
 
 
 def init_fingerprint(init: str | os.PathLike | None) -> str | None:

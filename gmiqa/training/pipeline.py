@@ -23,8 +23,17 @@ from pathlib import Path
 import torch
 
 from gmiqa.checkpoint import read_sidecar
-from gmiqa.errors import CheckpointError, ConfigError
+from gmiqa.datasets import canonical_name, load_dataset
+from gmiqa.datasets.bank import BankDataset, build_dataset_bank, dataset_fingerprint
+from gmiqa.datasets.pristine import load_pristine
+from gmiqa.datasets.synthetic import SyntheticIQADataset
+from gmiqa.errors import CheckpointError, ConfigError, DatasetError
+from gmiqa.images import image_size
 from gmiqa.profiles import Profile, get_profile
+from gmiqa.training.finetune import finetune_config, init_fingerprint, run_finetune
+from gmiqa.training.meta import meta_config, train_meta
+from gmiqa.training.pretrain import pretrain_config, train_graph
+from gmiqa.training.probe import ensure_probe
 
 STAGES = ("meta", "graph", "finetune")
 
@@ -45,9 +54,6 @@ def synthetic_dataset(
     the installed packages. A photo smaller than the training crops (or than the
     backbone's smallest input) raises DatasetError naming the file.
     """
-    from gmiqa.datasets.pristine import load_pristine
-    from gmiqa.datasets.synthetic import SyntheticIQADataset
-    from gmiqa.errors import DatasetError
 
     profile = get_profile(profile)
     refs = load_pristine(pristine, max_images=profile.data.max_pristine)
@@ -80,8 +86,6 @@ def pretraining_dataset(
     ``root``: KADID-10k itself, as the paper pre-trains (DMOS as the quality target, its
     types, levels and references), its images fitted to the profile's image size.
     """
-    from gmiqa.datasets.bank import BankDataset, build_dataset_bank
-    from gmiqa.errors import DatasetError
 
     profile = get_profile(profile)
     cache = Path(run_dir) / "cache"
@@ -90,7 +94,6 @@ def pretraining_dataset(
         ds = synthetic_dataset(profile, run_dir, pristine, seed)
         ds.build_bank(workers=workers, progress=progress)
         return ds
-    from gmiqa.datasets import canonical_name, load_dataset
 
     key = canonical_name(dataset)
     if key != "kadid10k":
@@ -101,7 +104,6 @@ def pretraining_dataset(
     if root is None or not Path(root).is_dir():
         raise DatasetError(f"{root}: KADID-10k folder does not exist (--root)")
     labelled = load_dataset(key, root)
-    from gmiqa.images import image_size
 
     need = max(128, profile.pretrain.crop or 0, profile.meta.crop or 0)
     for record in labelled.records:  # headers only: a clear error before any work
@@ -147,15 +149,10 @@ def ensure_stage(
     ``backbone_weights``: a state-dict file the first stage starts from (ImageNet).
     Taught in ``notebooks/05_meta_learning.ipynb``.
     """
-    from gmiqa.training.finetune import finetune_config, init_fingerprint, run_finetune
-    from gmiqa.training.meta import meta_config, train_meta
-    from gmiqa.training.pretrain import pretrain_config, train_graph
 
     profile = get_profile(profile)
     run_dir = Path(run_dir)
     path = checkpoint_path(run_dir, stage)
-
-    from gmiqa.datasets.bank import dataset_fingerprint
 
     if dataset is None:
         dataset = pretraining_dataset(profile, run_dir, pristine, seed, progress=progress)
@@ -194,8 +191,6 @@ def ensure_stage(
             train_graph(profile, dataset, path, init, device, seed, progress,
                         backbone_weights=None if init else weights)  # fmt: skip
         else:  # finished before; its probe may have been interrupted: make it again
-            from gmiqa.training.probe import ensure_probe
-
             ensure_probe(path, profile, dataset, device, seed)
         return path
     # stage 3: fine-tune on split 0 of the synthetic set from the stage 2 checkpoint
@@ -211,3 +206,23 @@ def ensure_stage(
         keep_model=path, work_dir=run_dir / "results" / "work",
     )  # fmt: skip
     return path
+
+
+def named_dataset(name: str, root, profile: Profile | str, run_dir: str | os.PathLike,
+                  seed: int = 0):  # fmt: skip
+    """``(canonical name, dataset)`` for a dataset name as the command line takes it.
+
+    Taught in ``notebooks/07_finetuning.ipynb``. ``synthetic`` takes an optional folder of
+    pristine photos as ``root`` (:func:`synthetic_dataset`); every other set needs its
+    folder (:func:`gmiqa.datasets.load_dataset`). A missing folder is a DatasetError.
+    """
+    if name.lower() == "synthetic":
+        if root is not None and not Path(root).is_dir():
+            raise DatasetError(f"{root}: pristine image folder does not exist")
+        return "synthetic", synthetic_dataset(profile, run_dir, root, seed)
+    key = canonical_name(name)
+    if root is None:
+        raise DatasetError(f"--root is required for dataset {key}")
+    if not Path(root).exists():
+        raise DatasetError(f"{root}: dataset folder does not exist")
+    return key, load_dataset(key, root)

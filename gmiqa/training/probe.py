@@ -22,11 +22,21 @@ their distorted versions) out of training. On those images:
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.stats import spearmanr
+
+from gmiqa.atomic import atomic_write_json
+from gmiqa.datasets.base import record_field
+from gmiqa.device import resolve_device, to_device_images
+from gmiqa.distortions import DISTORTIONS
+from gmiqa.inference import model_from_checkpoint
+from gmiqa.profiles import get_profile
+from gmiqa.training.pretrain import holdout_references
 
 
 def probe_checkpoint_path(checkpoint: str | os.PathLike) -> Path:
@@ -41,7 +51,6 @@ def embed(model, dataset, indices, device, batch_size: int = 32) -> tuple[np.nda
 
     See ``notebooks/08_embedding_explorer.ipynb``. Images are whole (no crop).
     """
-    from gmiqa.device import to_device_images
 
     was = model.training
     model.eval()
@@ -83,7 +92,6 @@ def knn_type_accuracy(
 
 def within_type_level_srocc(pred: np.ndarray, levels: np.ndarray, types: np.ndarray) -> float:
     """Mean over types of the Spearman correlation between ``pred`` and the true level."""
-    from scipy.stats import spearmanr
 
     values = []
     for t in np.unique(types):
@@ -102,7 +110,6 @@ def _mean_defined(values) -> float:
 
 def severity_types(types) -> np.ndarray:
     """The ``types`` whose levels 1..5 order severity (``Distortion.monotone`` in the registry)."""
-    from gmiqa.distortions import DISTORTIONS
 
     types = np.asarray(types)
     return types[[DISTORTIONS[int(t)].monotone if int(t) in DISTORTIONS else True for t in types]]
@@ -117,8 +124,6 @@ def graph_codes_by_reference(
     Returns codes (G, node_dim), their types and references. These are the codes the
     triplet loss trains (one-type graphs, levels mixed), on held-out content.
     """
-    from gmiqa.datasets.base import record_field
-    from gmiqa.device import to_device_images
 
     idx = np.asarray(indices, dtype=np.int64)
     refs, types = record_field(dataset, "ref_id")[idx], record_field(dataset, "type")[idx]
@@ -150,7 +155,6 @@ def per_sequence_level_srocc(
     inside a sequence, so this is the within-content counterpart of
     :func:`within_type_level_srocc` (which pools every reference of a type).
     """
-    from scipy.stats import spearmanr
 
     values = []
     for r in np.unique(refs):
@@ -169,7 +173,6 @@ def run_probe(model, dataset, references, device, k: int = 5) -> dict:
 
     Taught in ``notebooks/06_graph_pretraining.ipynb``.
     """
-    from gmiqa.datasets.base import record_field
 
     device = torch.device(device)
     ref_col = record_field(dataset, "ref_id")
@@ -207,12 +210,6 @@ def ensure_probe(checkpoint, profile, dataset, device="auto", seed: int = 0) -> 
     A stage-2 run interrupted after its last checkpoint but before its probe gets the
     probe on the next run instead of never. Returns the report's path (None: no probe).
     """
-    from gmiqa.atomic import atomic_write_json
-    from gmiqa.cli import model_from_checkpoint
-    from gmiqa.datasets.base import record_field
-    from gmiqa.device import resolve_device
-    from gmiqa.profiles import get_profile
-    from gmiqa.training.pretrain import holdout_references
 
     path = probe_checkpoint_path(checkpoint)
     held = holdout_references(
@@ -227,3 +224,22 @@ def ensure_probe(checkpoint, profile, dataset, device="auto", seed: int = 0) -> 
         report["reference_ids"] = held
         atomic_write_json(path, report)
     return path
+
+
+def probe_summary(checkpoint: str | os.PathLike) -> list[str]:
+    """Lines summing up ``checkpoint``'s probe report ([] when it has none).
+
+    Taught in ``notebooks/06_graph_pretraining.ipynb``; ``gmiqa pretrain`` prints them.
+    """
+    path = probe_checkpoint_path(checkpoint)
+    if not path.is_file():
+        return []
+    r = json.loads(path.read_text(encoding="utf-8"))
+    lines = [f"  held-out references ({r['references']}, {r['images']} images): 5-NN type "
+             f"accuracy {r['knn_type_accuracy']:.3f} per image, "
+             f"{r['knn_type_accuracy_graph']:.3f} per graph (chance {r['chance']:.3f}); "
+             f"level SROCC {r['level_srocc']:.3f}"]  # fmt: skip
+    if "level_srocc_severity_types" in r:
+        lines.append(f"  level SROCC over the {len(r['severity_types'])} types whose levels "
+                     f"order severity: {r['level_srocc_severity_types']:.3f}")  # fmt: skip
+    return lines

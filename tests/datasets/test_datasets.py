@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import make_layout
 
-from gmiqa.datasets import LOADERS, SPLIT_BY, canonical_name, load_dataset
+from gmiqa.datasets import DATASETS, KNOWN, LOADERS, SPLIT_BY, canonical_name, load_dataset
 from gmiqa.errors import ConfigError, DatasetError, ImageReadError
 
 SETS = ["kadid10k", "koniq10k", "livec", "live", "csiq", "tid2013"]
@@ -38,7 +38,28 @@ def test_names_are_case_insensitive(spelling, key):
 def test_unknown_name_lists_known_ones():
     with pytest.raises(ConfigError, match="kadid10k"):
         load_dataset("imagenet", ".")
-    assert set(LOADERS) == set(SPLIT_BY) == set(SETS)
+    assert set(LOADERS) == set(KNOWN) == set(SETS)
+    assert set(SPLIT_BY) == set(DATASETS) == {"synthetic", *SETS}
+
+
+def test_the_dataset_table_is_what_loaders_and_splits_read():
+    """One row per set: the loader's scale and direction, and the split, come from it."""
+    import importlib
+
+    from gmiqa.training.finetune import split_by_for
+
+    for name in SETS:
+        entry = DATASETS[name]
+        module = importlib.import_module(entry.load_function().__module__)
+        assert (
+            module.SCORE_RANGE == entry.score_range and entry.score_range[0] < entry.score_range[1]
+        )
+        assert module.HIGHER_IS_BETTER is entry.higher_is_better
+        assert LOADERS[name] is entry.load_function()
+    # DMOS sets (lower = better) and authentic sets (one image per content)
+    assert {n for n in SETS if not DATASETS[n].higher_is_better} == {"live", "csiq"}
+    assert {n for n, by in SPLIT_BY.items() if by == "image"} == {"koniq10k", "livec"}
+    assert split_by_for("synthetic") == "reference"
 
 
 @pytest.mark.parametrize("name", SETS)

@@ -230,7 +230,7 @@ def test_frozen_backbone_epochs_leave_the_backbone_unchanged(tiny):
 
 
 def test_grid_windows_cover_the_image_flush_with_its_borders():
-    from gmiqa.training.evaluate import grid_windows
+    from gmiqa.inference import grid_windows
 
     assert grid_windows(500, 400, 128, 1) == [(186, 136)]
     corners = grid_windows(500, 400, 128, 3)
@@ -241,18 +241,18 @@ def test_grid_windows_cover_the_image_flush_with_its_borders():
 
 
 def test_crop_grid_score_is_the_mean_of_its_windows_scores(tiny):
-    from gmiqa.training.evaluate import grid_windows, score_images
+    from gmiqa.inference import grid_windows, score_windows
     from gmiqa.training.finetune import build_initialised
 
     profile, _ = tiny
     model = build_initialised(profile, None, seed=0).eval()
     x = torch.rand(2, 3, 150, 170, generator=torch.Generator().manual_seed(0))
-    got = score_images(model, x, crop=128, grid=2, chunk=3)
+    got = score_windows(model, x, crop=128, grid=2, chunk=3)
     for k in range(2):
         windows = [x[k, :, t : t + 128, c : c + 128] for t, c in grid_windows(150, 170, 128, 2)]
         assert torch.allclose(got[k], model.score(torch.stack(windows)).mean(), atol=1e-5)
     # each image's score depends on that image alone
-    assert torch.allclose(score_images(model, x[1:], crop=128, grid=2), got[1:], atol=1e-5)
+    assert torch.allclose(score_windows(model, x[1:], crop=128, grid=2), got[1:], atol=1e-5)
     # no grid, or an image smaller than the crop: the whole image
-    assert torch.allclose(score_images(model, x, crop=128, grid=0), model.score(x))
-    assert torch.allclose(score_images(model, x, crop=160, grid=2), model.score(x))
+    assert torch.allclose(score_windows(model, x, crop=128, grid=0), model.score(x))
+    assert torch.allclose(score_windows(model, x, crop=160, grid=2), model.score(x))
