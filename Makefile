@@ -1,6 +1,6 @@
 # GMIQA task runner. Every target creates the environment first if it is missing.
 #   make book   - execute every notebook with papermill, then build the Jupyter Book
-#   make test   - ruff, unit tests, every notebook (smoke profile), book build
+#   make test   - ruff, import contracts, unit tests, every notebook (smoke profile), book build
 PYTHON   ?= python3
 VENV     ?= .venv
 PY       := $(VENV)/bin/python
@@ -33,6 +33,7 @@ book: execute build-book
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check gmiqa tests benchmarks
+	$(VENV)/bin/lint-imports
 
 unit: $(STAMP)
 	$(PY) -m pytest -q -n $(JOBS) -m "not notebook and not book" tests

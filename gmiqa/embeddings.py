@@ -338,3 +338,66 @@ def project_umap(
             init="spectral" if len(x) > 10 else "random",
         )
         return np.asarray(reducer.fit_transform(x), dtype=np.float64)
+
+
+# The data both explorers show (gmiqa.explorer: widgets; gmiqa.explorer_static: HTML).
+@dataclass
+class View:
+    """One 2-D scatter: an embedding kind of one model, with per-point labels.
+
+    Taught in ``notebooks/08_embedding_explorer.ipynb``. For ``kind == "nodes"`` a point
+    is an image; for ``"graph codes"`` a point is a one-type batch, and ``level``,
+    ``score`` and ``level_pred`` are batch means while ``levels`` lists the levels the
+    batch holds; its thumbnail is that of the batch's first image.
+    """
+
+    name: str
+    kind: str
+    model: str
+    xy: np.ndarray  # (P, 2)
+    types: np.ndarray  # (P,) int
+    level: np.ndarray  # (P,) float
+    levels: list[tuple[int, ...]]
+    score: np.ndarray  # (P,)
+    level_pred: np.ndarray  # (P,)
+    thumb: np.ndarray  # (P,) index into ExplorerData.thumbnails
+    text: list[str]  # one line per point
+
+    def __len__(self) -> int:
+        return len(self.xy)
+
+    @property
+    def families(self) -> list[str]:
+        return [type_family(t) for t in self.types]
+
+
+@dataclass
+class ExplorerData:
+    """Views, thumbnails and label names shared by both explorers (``08_embedding_explorer``)."""
+
+    views: dict[str, View]
+    thumbnails: list[bytes]
+
+    @property
+    def types(self) -> list[int]:
+        return sorted({int(t) for v in self.views.values() for t in v.types})
+
+    @property
+    def families(self) -> list[str]:
+        return sorted({type_family(t) for t in self.types})
+
+    @property
+    def levels(self) -> list[int]:
+        return sorted({lv for v in self.views.values() for ls in v.levels for lv in ls})
+
+    def visible(self, view: str, type: int = 0, family: str = "all", level: int = 0) -> np.ndarray:
+        """Indices of the points of ``view`` that pass the filters (0 / "all" = any)."""
+        v = self.views[view]
+        mask = np.ones(len(v), dtype=bool)
+        if type:
+            mask &= v.types == int(type)
+        if family != "all":
+            mask &= np.array([f == family for f in v.families], dtype=bool)
+        if level:
+            mask &= np.array([int(level) in ls for ls in v.levels], dtype=bool)
+        return np.flatnonzero(mask)

@@ -34,7 +34,6 @@ from __future__ import annotations
 import html
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -42,7 +41,9 @@ import numpy as np
 # importable from here (``from gmiqa import explorer as ex; ex.extract_embeddings``).
 from gmiqa.embeddings import (  # noqa: F401
     Embeddings,
+    ExplorerData,
     ImageLabels,
+    View,
     enable_umap_jit_cache,
     extract_embeddings,
     knn_accuracy,
@@ -56,68 +57,6 @@ from gmiqa.errors import ConfigError
 from gmiqa.explorer_static import COLOR_BY, PALETTE, StaticExplorer, static_explorer  # noqa: F401
 
 KINDS = ("nodes", "graph codes")
-
-
-@dataclass
-class View:
-    """One 2-D scatter: an embedding kind of one model, with per-point labels.
-
-    Taught in ``notebooks/08_embedding_explorer.ipynb``. For ``kind == "nodes"`` a point
-    is an image; for ``"graph codes"`` a point is a one-type batch, and ``level``,
-    ``score`` and ``level_pred`` are batch means while ``levels`` lists the levels the
-    batch holds; its thumbnail is that of the batch's first image.
-    """
-
-    name: str
-    kind: str
-    model: str
-    xy: np.ndarray  # (P, 2)
-    types: np.ndarray  # (P,) int
-    level: np.ndarray  # (P,) float
-    levels: list[tuple[int, ...]]
-    score: np.ndarray  # (P,)
-    level_pred: np.ndarray  # (P,)
-    thumb: np.ndarray  # (P,) index into ExplorerData.thumbnails
-    text: list[str]  # one line per point
-
-    def __len__(self) -> int:
-        return len(self.xy)
-
-    @property
-    def families(self) -> list[str]:
-        return [type_family(t) for t in self.types]
-
-
-@dataclass
-class ExplorerData:
-    """Views, thumbnails and label names shared by both explorers (``08_embedding_explorer``)."""
-
-    views: dict[str, View]
-    thumbnails: list[bytes]
-
-    @property
-    def types(self) -> list[int]:
-        return sorted({int(t) for v in self.views.values() for t in v.types})
-
-    @property
-    def families(self) -> list[str]:
-        return sorted({type_family(t) for t in self.types})
-
-    @property
-    def levels(self) -> list[int]:
-        return sorted({lv for v in self.views.values() for ls in v.levels for lv in ls})
-
-    def visible(self, view: str, type: int = 0, family: str = "all", level: int = 0) -> np.ndarray:
-        """Indices of the points of ``view`` that pass the filters (0 / "all" = any)."""
-        v = self.views[view]
-        mask = np.ones(len(v), dtype=bool)
-        if type:
-            mask &= v.types == int(type)
-        if family != "all":
-            mask &= np.array([f == family for f in v.families], dtype=bool)
-        if level:
-            mask &= np.array([int(level) in ls for ls in v.levels], dtype=bool)
-        return np.flatnonzero(mask)
 
 
 def view_name(kind: str, model: str) -> str:

@@ -1,7 +1,7 @@
 """The static, self-contained embedding explorer: one HTML block, no kernel, no network.
 
 Taught in ``notebooks/08_embedding_explorer.ipynb``. :func:`static_explorer` renders the
-views of an :class:`gmiqa.explorer.ExplorerData` with plotly.js embedded inline,
+views of an :class:`gmiqa.embeddings.ExplorerData` with plotly.js embedded inline,
 thumbnails as base64 JPEG and a few lines of JavaScript, so it stays interactive in the
 static book (hover or click a point to see its thumbnail and scores).
 """
@@ -14,13 +14,9 @@ import html
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gmiqa.atomic import atomic_write_text
-from gmiqa.embeddings import type_family, type_name
-
-if TYPE_CHECKING:  # only for annotations: gmiqa.explorer imports this module
-    from gmiqa.explorer import ExplorerData
+from gmiqa.embeddings import ExplorerData, type_family, type_name
 
 COLOR_BY = ("type", "family", "level")
 

@@ -52,7 +52,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
+from gmiqa.device import resolve_device
 from gmiqa.errors import ConfigError
 
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
@@ -194,7 +196,6 @@ def setup(device: str | torch.device = "auto", timeout_s: float = 600.0) -> Dist
     another). Call :func:`teardown` at the end of the program.
     """
     global _CURRENT
-    from gmiqa.device import resolve_device
 
     rank, world, local = env_world()
     dev = resolve_device(device)
@@ -449,8 +450,6 @@ class Runner:
         self.dispatch = _Dispatch(ctx, model)
         self.ddp: nn.Module | None = None
         if ctx.is_distributed:
-            from torch.nn.parallel import DistributedDataParallel
-
             if sync_batchnorm:
                 convert_batchnorm(model, ctx.device)
             # with synced BatchNorm the running statistics stay equal on every rank, so

@@ -28,6 +28,10 @@ import numpy as np
 import torch
 
 from gmiqa.atomic import atomic_write_json
+from gmiqa.baselines import evaluate_splits
+from gmiqa.checkpoint import load_weights, read_sidecar, save_checkpoint, sidecar_path
+from gmiqa.datasets.bank import dataset_fingerprint
+from gmiqa.datasets.splits import make_splits
 from gmiqa.datasets.table import split_by_for
 from gmiqa.device import (
     autocast,
@@ -40,15 +44,27 @@ from gmiqa.device import (
 )
 from gmiqa.errors import ConfigError
 from gmiqa.metrics import summarise
+from gmiqa.models import build_model
 from gmiqa.profiles import FinetuneSettings, Profile, get_profile
+from gmiqa.provenance import provenance
+from gmiqa.training import distributed
+from gmiqa.training.distributed import current
 from gmiqa.training.evaluate import evaluate_predictions, image_sizes, predict, size_batches
-from gmiqa.training.loop import make_optimizer
+from gmiqa.training.loop import (
+    config_fingerprint,
+    file_identity,
+    lr_factor,
+    make_optimizer,
+    set_lr,
+    step_rng,
+    step_seed,
+    train_steps,
+)
 
 
 def init_fingerprint(init: str | os.PathLike | None) -> str | None:
     if init is None:
         return None
-    from gmiqa.checkpoint import read_sidecar
 
     return read_sidecar(init).get("config", {}).get("fingerprint") or Path(init).name
 
@@ -60,8 +76,6 @@ def build_initialised(
 
     ``backbone_weights``: a backbone state-dict file (ImageNet) used when ``init`` is None.
     """
-    from gmiqa.checkpoint import load_weights
-    from gmiqa.models import build_model
 
     seed_everything(seed)
     model = build_model(profile.model, None if init is not None else backbone_weights)
@@ -99,9 +113,6 @@ def finetune_split(
     ``notebooks/07_finetuning.ipynb``.
     """
     import tempfile
-
-    from gmiqa.training import distributed
-    from gmiqa.training.loop import config_fingerprint, lr_factor, set_lr, step_rng, train_steps
 
     if settings is not None:
         profile = profile.replace(finetune=settings)
@@ -321,7 +332,6 @@ def finetune_config(
     its file list, scores, and each image's size and mtime), so another folder, changed
     scores or a rewritten image never return an earlier run's results.
     """
-    from gmiqa.training.loop import config_fingerprint, file_identity
 
     profile = get_profile(profile)
     config = {
@@ -380,14 +390,9 @@ def run_finetune(
     runs (resume after an interruption); finished splits are recorded in
     ``out``'s ``.partial.json``. Taught in ``notebooks/07_finetuning.ipynb``.
     """
-    from gmiqa.checkpoint import save_checkpoint
-    from gmiqa.datasets.splits import make_splits
-    from gmiqa.provenance import provenance
-    from gmiqa.training.loop import step_seed
 
     profile = get_profile(profile)
     dev = resolve_device(device)
-    from gmiqa.datasets.bank import dataset_fingerprint
 
     config = finetune_config(
         profile, dataset_name, init, splits, seed, dataset_fingerprint(dataset), backbone_weights
@@ -405,8 +410,6 @@ def run_finetune(
         if finished.get("fingerprint") == key:
             sibling = model_path_for(out)  # the split-0 model run_ablation keeps
             if keep_model is not None and not Path(keep_model).exists() and sibling.exists():
-                from gmiqa.checkpoint import sidecar_path
-
                 for src, dst in (
                     (sibling, Path(keep_model)),
                     (sidecar_path(sibling), sidecar_path(keep_model)),
@@ -423,7 +426,6 @@ def run_finetune(
             partial = json.load(fh)
         if partial.get("fingerprint") == key:
             done = partial.get("splits", [])
-    from gmiqa.training.distributed import current
 
     decoded = DecodedImages(dataset)  # every split reads the same files: decode them once
     for k in range(len(done), n):
@@ -512,7 +514,6 @@ def run_ablation(
     with each row's median, mean, spread and per-split SROCC. Taught in
     ``notebooks/07_finetuning.ipynb``.
     """
-    from gmiqa.provenance import provenance
 
     out_dir = Path(out_dir)
     profile = get_profile(profile)
@@ -531,9 +532,6 @@ def run_ablation(
             seconds=float(sum(r.get("seconds", 0.0) for r in res["splits"])),
         )  # fmt: skip
     if baselines:
-        from gmiqa.baselines import evaluate_splits
-        from gmiqa.datasets.splits import make_splits
-
         n = int(splits or profile.finetune.splits)
         split_list = make_splits(
             dataset.records, n, profile.finetune.train_fraction, seed, by=split_by_for(dataset_name)

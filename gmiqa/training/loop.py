@@ -26,7 +26,8 @@ import torch
 from tqdm.auto import tqdm
 
 from gmiqa.checkpoint import load_checkpoint, read_sidecar, save_checkpoint
-from gmiqa.errors import CheckpointError
+from gmiqa.errors import CheckpointError, ConfigError
+from gmiqa.training.distributed import current
 
 
 def step_seed(seed: int, step: int, salt: int = 0) -> int:
@@ -173,8 +174,6 @@ def train_steps(
     """
     import time
 
-    from gmiqa.training.distributed import current
-
     dist_ctx = current()  # rank 0 writes checkpoints; one process: always rank 0
     t0 = time.perf_counter()
     start, history, done = try_resume(path, kind, config, model, optimizer, extra)
@@ -236,8 +235,6 @@ def lr_factor(step: int, total: int, warmup: int = 0, schedule: str = "constant"
     import math
 
     if schedule not in ("constant", "cosine"):
-        from gmiqa.errors import ConfigError
-
         raise ConfigError(f"unknown learning-rate schedule {schedule!r}: choose constant or cosine")
     if warmup > 0 and step < warmup:
         return (step + 1) / warmup

@@ -38,10 +38,24 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call
+from torch.func import functional_call, grad_and_value, vmap
+from torch.nn.modules.batchnorm import _BatchNorm
 
-from gmiqa.device import autocast
+from gmiqa.datasets.bank import dataset_fingerprint
+from gmiqa.datasets.base import record_field
+from gmiqa.device import (
+    autocast,
+    prepare_model,
+    resolve_device,
+    seed_everything,
+    training_channels_last,
+)
+from gmiqa.models import build_model
 from gmiqa.profiles import MetaSettings, Profile
+from gmiqa.training import distributed
+from gmiqa.training import feeder as feeding  # module attributes: tests patch them
+from gmiqa.training.loop import config_fingerprint, file_identity, step_rng, step_seed, train_steps
+from gmiqa.training.samplers import MetaTaskSampler, holdout_references
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (inputs, targets)
 
@@ -211,7 +225,6 @@ class MetaLearner:
 
 def _bn_momenta(module: nn.Module) -> dict[str, float | None]:
     """Buffer name -> momentum for every BatchNorm running statistic of ``module``."""
-    from torch.nn.modules.batchnorm import _BatchNorm
 
     out: dict[str, float | None] = {}
     for prefix, m in module.named_modules():
@@ -300,7 +313,6 @@ def meta_outer_loss_vmapped(learner: MetaLearner, tasks: Sequence[Task]) -> dict
     calls this from :meth:`MetaLearner.accumulate` when they do and runs the loop
     otherwise.
     """
-    from torch.func import grad_and_value, vmap
 
     if not can_vmap_tasks(learner, tasks):
         raise ValueError(
@@ -368,7 +380,6 @@ def meta_config(
     profile: Profile, seed: int, data: str | None = None, backbone_weights=None
 ) -> dict:
     """The configuration stored with (and fingerprinting) a meta checkpoint."""
-    from gmiqa.training.loop import config_fingerprint, file_identity
 
     p = profile.to_dict()
     # Only the settings stage 1 depends on decide whether its checkpoint is reusable.
@@ -412,16 +423,10 @@ def train_meta(
     configuration) and returns a :class:`~gmiqa.training.loop.StageResult`. Taught in
     ``notebooks/05_meta_learning.ipynb``.
     """
-    from gmiqa.device import prepare_model, resolve_device, seed_everything, training_channels_last
-    from gmiqa.models import build_model
-    from gmiqa.training.feeder import Prefetcher, feeder_for, prefetch_depth
-    from gmiqa.training.loop import step_rng, step_seed, train_steps
-    from gmiqa.training.samplers import MetaTaskSampler
 
     s = settings or profile.meta
     if settings is not None:
         profile = profile.replace(meta=settings)
-    from gmiqa.training import distributed
 
     # under torchrun: this rank's GPU; every rank runs stage 1 alike, rank 0 saves it
     dev = distributed.setup(resolve_device(device)).device
@@ -442,9 +447,6 @@ def train_meta(
         vmap_tasks=s.vmap_tasks,
     )
     optimizer = torch.optim.Adam(learner.outer_parameters(), lr=s.outer_lr, foreach=True)
-    from gmiqa.datasets.bank import dataset_fingerprint
-    from gmiqa.datasets.base import record_field
-    from gmiqa.training.pretrain import holdout_references
 
     # the references stage 2 probes on stay out of stage 1 too
     held_out = holdout_references(
@@ -458,7 +460,7 @@ def train_meta(
         exclude_refs=held_out,
     )
     score_col = record_field(dataset, "score").astype(np.float32)
-    feeder = feeder_for(dataset, dev, s.crop, s.flip, cl)
+    feeder = feeding.feeder_for(dataset, dev, s.crop, s.flip, cl)
 
     def fetch(indices, seed_: int) -> Batch:
         y = torch.as_tensor(score_col[np.asarray(indices)], device=dev)
@@ -474,7 +476,7 @@ def train_meta(
             for k, t in enumerate(sampler.sample(step_rng(seed, step)))
         ]
 
-    prefetch = Prefetcher(make, s.steps, prefetch_depth(dev))
+    prefetch = feeding.Prefetcher(make, s.steps, feeding.prefetch_depth(dev))
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
         optimizer.zero_grad(set_to_none=True)

@@ -44,6 +44,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gmiqa.atomic import atomic_write_json
+from gmiqa.checkpoint import load_checkpoint, load_weights
+from gmiqa.datasets.bank import dataset_fingerprint
 from gmiqa.device import (
     autocast,
     compiles,
@@ -52,7 +55,14 @@ from gmiqa.device import (
     seed_everything,
     training_channels_last,
 )
+from gmiqa.models import build_model
+from gmiqa.models.discriminators import TypeDiscriminator
 from gmiqa.profiles import PretrainSettings, Profile
+from gmiqa.training import distributed
+from gmiqa.training import feeder as feeding  # module attributes: tests patch them
+from gmiqa.training.loop import config_fingerprint, file_identity
+from gmiqa.training.probe import probe_checkpoint_path, run_probe
+from gmiqa.training.samplers import TypeGraphSampler, TypeTripletSampler, holdout_references
 
 
 def pretrain_config(
@@ -64,7 +74,6 @@ def pretrain_config(
     backbone_weights: str | Path | None = None,
 ) -> dict:
     """The configuration stored with (and fingerprinting) a graph pre-training checkpoint."""
-    from gmiqa.training.loop import config_fingerprint, file_identity
 
     p = profile.to_dict()
     used = {
@@ -122,7 +131,6 @@ def graph_losses(
 
 def _combine(codes, preds_levels, margin: float, level_weight: float) -> dict[str, torch.Tensor]:
     """The loss dictionary from the three graph codes and the trained (level_pred, level)."""
-    from gmiqa.models.discriminators import TypeDiscriminator
 
     codes = [c.float() for c in codes]
     triplet = TypeDiscriminator.triplet_loss(*codes, margin=margin)
@@ -250,22 +258,6 @@ def stage_steps(settings: PretrainSettings, training_images: int) -> int:
     return max(1, min(steps, math.ceil(settings.max_epochs * training_images / per_step)))
 
 
-def holdout_references(ref_ids, count: int, seed: int) -> list[int]:
-    """The ``count`` references kept out of pre-training (drawn by ``seed``), sorted.
-
-    Taught in ``notebooks/06_graph_pretraining.ipynb``. At most a quarter of the
-    references (rounded up) are held out, and at least 2 always stay in training, so a
-    small folder of photos still trains on most of its content (13 packaged photos: 4
-    held out, 9 trained; 110 photos: ``count``).
-    """
-    refs = np.unique(np.asarray(ref_ids))
-    count = max(0, min(int(count), -(-len(refs) // 4), len(refs) - 2))
-    if count == 0:
-        return []
-    rng = np.random.default_rng([int(seed), 7919])
-    return sorted(int(r) for r in rng.choice(refs, size=count, replace=False))
-
-
 def _rng_state(dev: torch.device) -> tuple:
     cuda = torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None
     return torch.get_rng_state(), cuda
@@ -360,11 +352,6 @@ def train_graph(
     returns a :class:`~gmiqa.training.loop.StageResult`. Taught in
     ``notebooks/06_graph_pretraining.ipynb``.
     """
-    from gmiqa.checkpoint import load_checkpoint, load_weights
-    from gmiqa.datasets.bank import dataset_fingerprint
-    from gmiqa.models import build_model
-    from gmiqa.training import distributed
-    from gmiqa.training.feeder import Prefetcher, feeder_for, prefetch_depth
     from gmiqa.training.loop import (
         lr_factor,
         make_optimizer,
@@ -373,7 +360,6 @@ def train_graph(
         step_seed,
         train_steps,
     )
-    from gmiqa.training.samplers import TypeGraphSampler, TypeTripletSampler
 
     if settings is not None:
         profile = profile.replace(pretrain=settings)
@@ -415,7 +401,7 @@ def train_graph(
     held_out = holdout_references(ref_col, s.holdout_references, seed)
     allowed = np.flatnonzero(~np.isin(ref_col, held_out))
     level_col = _column(dataset, "level")
-    feeder = feeder_for(dataset, dev, s.crop, s.flip, cl)
+    feeder = feeding.feeder_for(dataset, dev, s.crop, s.flip, cl)
 
     def images(indices, step: int, salt: int) -> torch.Tensor:
         return feeder.batch(dist_ctx.shard(indices), step_seed(seed, step, salt))
@@ -441,7 +427,7 @@ def train_graph(
             return tuple((images(b, step, 11 + k), levels_of(b)) for k, b in enumerate(batches))
 
     total = stage_steps(s, len(allowed))
-    prefetch = Prefetcher(make, total, prefetch_depth(dev))
+    prefetch = feeding.Prefetcher(make, total, feeding.prefetch_depth(dev))
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
         set_lr(optimizer, s.lr * lr_factor(step, total, s.warmup_steps, s.schedule))
@@ -501,11 +487,8 @@ def train_graph(
     finally:
         prefetch.close()
     if held_out and dist_ctx.is_main:
-        from gmiqa.training.probe import probe_checkpoint_path, run_probe
-
         report = run_probe(model, dataset, held_out, dev)
         report["reference_ids"] = held_out
-        from gmiqa.atomic import atomic_write_json
 
         atomic_write_json(probe_checkpoint_path(checkpoint), report)
     return result

@@ -36,7 +36,7 @@ from gmiqa.device import resolve_device, to_device_images
 from gmiqa.distortions import DISTORTIONS
 from gmiqa.inference import model_from_checkpoint
 from gmiqa.profiles import get_profile
-from gmiqa.training.pretrain import holdout_references
+from gmiqa.training.samplers import holdout_references
 
 
 def probe_checkpoint_path(checkpoint: str | os.PathLike) -> Path:

@@ -223,3 +223,19 @@ def stack_labels(dataset, indices, key: str) -> torch.Tensor:
     """One label (e.g. ``"level"``) of the given items as a float tensor, without pixels."""
     records = dataset.records
     return torch.tensor([float(records[int(i)][key]) for i in indices], dtype=torch.float32)
+
+
+def holdout_references(ref_ids, count: int, seed: int) -> list[int]:
+    """The ``count`` references kept out of pre-training (drawn by ``seed``), sorted.
+
+    Taught in ``notebooks/06_graph_pretraining.ipynb``. At most a quarter of the
+    references (rounded up) are held out, and at least 2 always stay in training, so a
+    small folder of photos still trains on most of its content (13 packaged photos: 4
+    held out, 9 trained; 110 photos: ``count``).
+    """
+    refs = np.unique(np.asarray(ref_ids))
+    count = max(0, min(int(count), -(-len(refs) // 4), len(refs) - 2))
+    if count == 0:
+        return []
+    rng = np.random.default_rng([int(seed), 7919])
+    return sorted(int(r) for r in rng.choice(refs, size=count, replace=False))
