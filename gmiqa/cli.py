@@ -20,6 +20,7 @@ image) prints one line ``gmiqa: error: ...`` on stderr and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -27,19 +28,16 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from gmiqa.baselines.evaluation import evaluate_baseline_file
-from gmiqa.checkpoint import read_sidecar
+from gmiqa.baselines.evaluation import baseline_summary_line, evaluate_baseline_file
+from gmiqa.datasets.table import DATASETS
 from gmiqa.device import resolve_device
-from gmiqa.errors import ConfigError, DatasetError, GMIQAError
-from gmiqa.inference import expand_image_inputs, load_model, pretraining_warning, write_scores
+from gmiqa.errors import ConfigError, GMIQAError
+from gmiqa.inference import expand_image_inputs, load_model, print_pretraining_warning, write_scores
 from gmiqa.profiles import get_profile
-from gmiqa.training.evaluate import evaluate_checkpoint
-from gmiqa.training.finetune import model_path_for, run_ablation, run_finetune
-from gmiqa.training.pipeline import ensure_stage, named_dataset, pretraining_dataset
-from gmiqa.training.probe import probe_summary
+from gmiqa.training import evaluate, finetune, pipeline, probe
 
 EXIT_USER_ERROR = 2
-SYNTHETIC = "synthetic"
+PRETRAIN_STAGES = {"both": ("meta", "graph"), "all": ("meta", "graph", "graph_nometa")}
 
 
 def positive_int(text: str) -> int:
@@ -93,27 +91,25 @@ def _apply_compile(args) -> None:
               file=sys.stderr)  # fmt: skip
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, run_folder: bool = True) -> None:
     p.add_argument("--profile", default=os.environ.get("GMIQA_PROFILE", "cpu"),
                    help="smoke, cpu or gpu (default: $GMIQA_PROFILE or cpu)")  # fmt: skip
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default auto)")
-    p.add_argument("--out", type=Path, default=Path(os.environ.get("GMIQA_RUN_DIR", "runs")),
-                   help="run folder root; files go to OUT/<profile> (default: runs)")  # fmt: skip
+    if run_folder:  # `score --out` is a result file instead
+        p.add_argument("--out", type=Path, default=Path(os.environ.get("GMIQA_RUN_DIR", "runs")),
+                       help="run folder root; files go to OUT/<profile> (default: runs)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="gmiqa",
-        description="GMIQA no-reference image quality: training stages, evaluation and scoring.",
-    )
+    parser = argparse.ArgumentParser(prog="gmiqa", description="GMIQA no-reference image "
+                                     "quality: training stages, evaluation and scoring.")  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("pretrain", help="stage 1 (meta-learning) and stage 2 (graph pre-training)")
     _common(p)
-    p.add_argument("--stage", choices=("meta", "graph", "graph_nometa", "both", "all"),
-                   default="both",
+    p.add_argument("--stage", choices=("meta", "graph", "graph_nometa", "both", "all"), default="both",
                    help="both = meta then graph; all = also graph_nometa (the ablation's row)")  # fmt: skip
     p.add_argument("--pristine", type=Path, default=None,
                    help="folder tree of pristine photos (default: photos shipped with the installed packages)")  # fmt: skip
@@ -125,26 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("finetune", help="stage 3: fine-tune over seeded splits, write metrics JSON")
     _common(p)
-    p.add_argument(
-        "--dataset",
-        required=True,
-        help=f"{SYNTHETIC}, kadid10k, koniq10k, livec, live, csiq, tid2013",
-    )
+    p.add_argument("--dataset", required=True, help=", ".join(DATASETS))
     p.add_argument("--root", type=Path, default=None,
                    help="dataset folder (for synthetic: optional folder of pristine images)")  # fmt: skip
     p.add_argument("--init", default="graph",
                    help="checkpoint file, or none / meta / graph (this run folder's stages; default graph)")  # fmt: skip
-    p.add_argument(
-        "--splits",
-        type=positive_int,
-        default=None,
-        help="number of splits (default: the profile's)",
-    )
+    p.add_argument("--splits", type=positive_int, default=None,
+                   help="number of splits (default: the profile's)")  # fmt: skip
     p.add_argument("--compare-init", default=None,
                    help="comma list of inits fine-tuned on the same splits, e.g. none,meta,graph")  # fmt: skip
-    p.add_argument(
-        "--pristine", type=Path, default=None, help="pristine folder for pre-training stages"
-    )
+    p.add_argument("--pristine", type=Path, default=None,
+                   help="pristine folder for pre-training stages")  # fmt: skip
     _split_seed(p)
     _backbone_weights(p)
     _compile(p)
@@ -153,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         "ablation", help="fine-tune with and without pre-training on the same splits"
     )
     _common(p)
-    p.add_argument("--dataset", default=SYNTHETIC)
+    p.add_argument("--dataset", default="synthetic")
     p.add_argument("--root", type=Path, default=None)
     p.add_argument("--splits", type=positive_int, default=None)
     p.add_argument("--inits", default="none,meta,graph_nometa,graph",
@@ -165,9 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     _backbone_weights(p)
     _compile(p)
 
-    p = sub.add_parser(
-        "evaluate", help="score a labelled set with a checkpoint (or a baseline) and report metrics"
-    )
+    p = sub.add_parser("evaluate", help="score a labelled set with a checkpoint (or a "
+                                        "baseline) and report metrics")  # fmt: skip
     _common(p)
     p.add_argument("--checkpoint", type=Path, default=None, help="fine-tuned checkpoint")
     p.add_argument("--method", default="gmiqa", help="gmiqa (needs --checkpoint), niqe or brisque")
@@ -180,26 +166,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--range-path", type=Path, default=None,
                    help="BRISQUE: the release's svm-scale range file, with --model-path")  # fmt: skip
 
-    p = sub.add_parser(
-        "score",
-        help="one quality score per image (higher = better): files, folders, glob patterns",
-        description="Score image files, folders (searched recursively for image files) and "
-        "glob patterns ('photos/**/*.jpg'). Images of the same size are scored together in "
-        "batches; each score equals the image's score alone.",
-    )
-    # --out is a result FILE here (not a run folder), so the common options are spelled out
-    p.add_argument("--profile", default=os.environ.get("GMIQA_PROFILE", "cpu"),
-                   help="smoke, cpu or gpu (default: $GMIQA_PROFILE or cpu); the model comes from the checkpoint")  # fmt: skip
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default auto)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p = sub.add_parser("score", help="one quality score per image (higher = better): files, "
+                       "folders, glob patterns", description="Score image files, folders (searched "
+                       "recursively for image files) and glob patterns ('photos/**/*.jpg'). Images "
+                       "of the same size are scored together in batches; each score equals the "
+                       "image's score alone.")  # fmt: skip
+    _common(p, run_folder=False)  # the model's settings come from the checkpoint
     p.add_argument("--checkpoint", type=Path, required=True)
     p.add_argument("--json", action="store_true", help="print JSON instead of path<TAB>score lines")
     p.add_argument("--out", type=Path, default=None,
                    help="also write the scores to FILE.csv or FILE.json (by extension, atomically)")  # fmt: skip
-    p.add_argument("--batch-size", type=int, default=16,
+    p.add_argument("--batch-size", type=positive_int, default=16,
                    help="images of one size scored per model call (default 16)")  # fmt: skip
-    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+    p.add_argument("--workers", type=positive_int, default=min(4, os.cpu_count() or 1),
                    help="threads decoding images (default: min(4, CPUs))")  # fmt: skip
     p.add_argument("images", nargs="+", help="image files, folders or glob patterns")
     return parser
@@ -210,27 +189,16 @@ def _run_dir(args) -> Path:
 
 
 def _pretraining_data(args, run_dir: Path):
-    pristine = getattr(args, "pristine", None)
-    if pristine is not None and not Path(pristine).is_dir():
-        raise DatasetError(f"{pristine}: pristine image folder does not exist")
-    return pretraining_dataset(
-        args.profile, run_dir, pristine, args.seed, getattr(args, "pretrain_dataset", None),
-        getattr(args, "pretrain_root", None), not args.quiet,
-    )  # fmt: skip
+    return pipeline.pretraining_dataset(args.profile, run_dir, getattr(args, "pristine", None),
+                                        args.seed, getattr(args, "pretrain_dataset", None),
+                                        getattr(args, "pretrain_root", None), not args.quiet)  # fmt: skip
 
 
 def _resolve_init(init: str, args, run_dir: Path, data=None):
-    key = init.strip().lower()
-    if key in ("none", "scratch", ""):
-        return None
-    if key in ("meta", "graph", "graph_nometa"):
-        data = data if data is not None else _pretraining_data(args, run_dir)
-        return ensure_stage("graph" if key == "graph_nometa" else key, args.profile, run_dir,
-                            args.device, args.seed, getattr(args, "pristine", None),
-                            not args.quiet, data, use_meta=key != "graph_nometa",
-                            backbone_weights=_weights(args))  # fmt: skip
-    read_sidecar(init)  # a wrong checkpoint fails here, before any training
-    return Path(init)
+    data = data if data is not None else (lambda: _pretraining_data(args, run_dir))
+    return pipeline.resolve_init(init, args.profile, run_dir, args.device, args.seed,
+                                 getattr(args, "pristine", None), not args.quiet, data,
+                                 _weights(args))  # fmt: skip
 
 
 def cmd_pretrain(args) -> int:
@@ -239,23 +207,12 @@ def cmd_pretrain(args) -> int:
     if args.dataset is not None and args.pristine is not None:
         raise ConfigError("give --pristine (synthetic distortions) or --dataset, not both")
     data = _pretraining_data(args, run_dir)
-    stages = {"both": ("meta", "graph"), "all": ("meta", "graph", "graph_nometa")}.get(
-        args.stage, (args.stage,)
-    )
-    for stage in stages:
+    for stage in PRETRAIN_STAGES.get(args.stage, (args.stage,)):
         path = _resolve_init(stage, args, run_dir, data)
         print(f"{stage}: {path}")
-        for line in probe_summary(path):
+        for line in probe.probe_summary(path):
             print(line)
     return 0
-
-
-def _print_summary(name: str, res: dict) -> None:
-    s = res["summary"]
-    print(
-        f"{name}: median SROCC {s['srocc']['median']:.4f} (mean {s['srocc']['mean']:.4f}), "
-        f"median PLCC {s['plcc']['median']:.4f}, over {s['srocc']['splits']} splits"
-    )
 
 
 def _comma_list(text: str | None) -> list[str]:
@@ -264,7 +221,7 @@ def _comma_list(text: str | None) -> list[str]:
 
 def cmd_finetune(args) -> int:
     run_dir = _run_dir(args)
-    key, dataset = named_dataset(args.dataset, args.root, args.profile, run_dir, args.seed)
+    key, dataset = pipeline.named_dataset(args.dataset, args.root, args.profile, run_dir, args.seed)
     split_seed = _split_seed_of(args)
     results = run_dir / "results"
     if split_seed != args.seed:  # other splits from the same pre-training: kept apart
@@ -272,31 +229,27 @@ def cmd_finetune(args) -> int:
     weights = _weights(args)
     if args.compare_init:
         names = _comma_list(args.compare_init)
-        needs_data = any(n.lower() in ("meta", "graph", "graph_nometa") for n in names)
+        needs_data = any(n.lower() in pipeline.PRETRAINED_INITS for n in names)
         data = _pretraining_data(args, run_dir) if needs_data else None
         inits = {name: _resolve_init(name, args, run_dir, data) for name in names}
         baselines = [b.lower() for b in _comma_list(getattr(args, "baselines", ""))
                      if b.lower() != "none"]  # fmt: skip
-        summary = run_ablation(args.profile, dataset, key, inits, results, args.splits,
-                               args.device, split_seed, not args.quiet, baselines=baselines,
-                               backbone_weights=weights)  # fmt: skip
-        for name, row in summary["rows"].items():
-            print(f"{name:12s} median SROCC {row['srocc_median']:.4f} "
-                  f"(IQR {row['srocc_q25']:.4f}-{row['srocc_q75']:.4f}), median PLCC "
-                  f"{row['plcc_median']:.4f}, {row['splits']} splits")  # fmt: skip
-        print(f"written: {results / f'ablation-{key}.json'}")
+        summary = finetune.run_ablation(args.profile, dataset, key, inits, results, args.splits,
+                                        args.device, split_seed, not args.quiet,
+                                        baselines=baselines, backbone_weights=weights)  # fmt: skip
+        print(*finetune.ablation_lines(summary), f"written: {results / f'ablation-{key}.json'}",
+              sep="\n")  # fmt: skip
         return 0
     init = _resolve_init(args.init, args, run_dir)
-    named = args.init in ("meta", "graph", "graph_nometa")
+    named = args.init in pipeline.PRETRAINED_INITS
     label = "none" if init is None else (args.init if named else Path(init).stem)
     out = results / f"finetune-{key}-{label}.json"
-    model = model_path_for(out)  # the results JSON must not be the checkpoint's sidecar
-    res = run_finetune(args.profile, dataset, key, init, out, args.splits, args.device, split_seed,
-                       not args.quiet, keep_model=model, work_dir=results / "work",
-                       backbone_weights=weights)  # fmt: skip
-    _print_summary(f"{key} from {label}", res)
-    print(f"written: {out}")
-    print(f"model (split 0): {model}")
+    model = finetune.model_path_for(out)  # the results JSON must not be the checkpoint's sidecar
+    res = finetune.run_finetune(args.profile, dataset, key, init, out, args.splits, args.device,
+                                split_seed, not args.quiet, keep_model=model,
+                                work_dir=results / "work", backbone_weights=weights)  # fmt: skip
+    print(finetune.summary_line(f"{key} from {label}", res), f"written: {out}",
+          f"model (split 0): {model}", sep="\n")  # fmt: skip
     return 0
 
 
@@ -313,7 +266,7 @@ def cmd_evaluate(args) -> int:
         raise ConfigError("evaluate --method gmiqa needs --checkpoint CKPT")
     if method not in ("gmiqa", "niqe", "brisque"):
         raise ConfigError(f"unknown method {method!r}: choose gmiqa, niqe or brisque")
-    key, dataset = named_dataset(args.dataset, args.root, args.profile, run_dir, args.seed)
+    key, dataset = pipeline.named_dataset(args.dataset, args.root, args.profile, run_dir, args.seed)
     out = run_dir / "results" / f"evaluate-{key}-{method}.json"
     if method != "gmiqa":
         options = {name: getattr(args, name) for name in ("model_path", "range_path")
@@ -321,32 +274,21 @@ def cmd_evaluate(args) -> int:
         res = evaluate_baseline_file(method, dataset, key, out, profile=args.profile,
                                      seed=args.seed, n_splits=args.splits, root=args.root,
                                      device=dev, **options)  # fmt: skip
-        n, by, med = res["config"]["splits"], res["config"]["split_by"], res["summary"]
-        print(f"{key} ({method}, {n} splits by {by}): median SROCC {med['srocc']['median']:.4f} "
-              f"PLCC {med['plcc']['median']:.4f} PLCC(logistic) {med['plcc_logistic']['median']:.4f}")  # fmt: skip
-        print(f"written: {out}")
+        print(f"{baseline_summary_line(res)}\nwritten: {out}")
         return 0
     config = {"method": method, "root": str(args.root), "profile": args.profile,
               "seed": args.seed}  # fmt: skip
-    m = evaluate_checkpoint(args.checkpoint, dataset, key, out, dev, config)["metrics"]
-    print(f"{key} ({method}): SROCC {m['srocc']:.4f} KROCC {m['krocc']:.4f} PLCC {m['plcc']:.4f} "
-          f"PLCC(logistic) {m['plcc_logistic']:.4f} RMSE {m['rmse']:.4f} on {m['n']} images")  # fmt: skip
-    print(f"written: {out}")
+    m = evaluate.evaluate_checkpoint(args.checkpoint, dataset, key, out, dev, config)["metrics"]
+    print(f"{evaluate.metrics_line(key, method, m)}\nwritten: {out}")
     return 0
 
 
 def cmd_score(args) -> int:
     if args.out is not None and Path(args.out).suffix.lower() not in (".csv", ".json"):
         raise ConfigError(f"{args.out}: --out must name a .csv or .json file")
-    if args.batch_size < 1 or args.workers < 1:
-        raise ConfigError(
-            f"--batch-size and --workers must be >= 1, got {args.batch_size}, {args.workers}"
-        )
     scorer = load_model(args.checkpoint, args.device, args.batch_size, args.workers,
                         allow_pretraining=True)  # fmt: skip
-    warning = pretraining_warning(scorer.checkpoint)
-    if warning is not None:
-        print(warning, file=sys.stderr)
+    print_pretraining_warning(scorer.checkpoint)
     entries = expand_image_inputs(args.images)
     # a bar only on an interactive stderr (never in logs or captured output)
     bar = tqdm(total=len(entries), unit="img", file=sys.stderr,
@@ -359,21 +301,14 @@ def cmd_score(args) -> int:
         else:
             bar.write(line, file=file)
 
-    scored = scorer.stream([p for p, err in entries if err is None])
-    try:
-        for path, error in entries:
-            path, score, error = (path, None, error) if error is not None else next(scored)
+    with bar, contextlib.closing(scorer.stream_entries(entries)) as scored:
+        for path, score, error in scored:
+            results.append({"path": path, **({"error": error} if error else {"score": score})})
             if error is not None:
-                results.append({"path": path, "error": error})
                 say(f"gmiqa: error: {error}", sys.stderr)
-            else:
-                results.append({"path": path, "score": score})
-                if not args.json:
-                    say(f"{path}\t{score:.6f}", sys.stdout)
+            elif not args.json:
+                say(f"{path}\t{score:.6f}", sys.stdout)
             bar.update(1)
-    finally:
-        scored.close()
-        bar.close()
     if args.json:
         print(json.dumps(results, indent=2))
     if args.out is not None:

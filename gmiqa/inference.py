@@ -356,6 +356,16 @@ class QualityModel:
         return stream_scores(self.model, paths, self.device, self.batch_size, self.workers,
                              fold=False, crop=self.crop, grid=self.grid)  # fmt: skip
 
+    def stream_entries(self, entries) -> Iterator[tuple[str, float | None, str | None]]:
+        """``(path, score, error)`` for :func:`expand_image_inputs` entries, in their order:
+        an entry's own error (an empty folder, a pattern without matches) passes through."""
+        scored = self.stream([p for p, err in entries if err is None])
+        try:
+            for path, error in entries:
+                yield (path, None, error) if error is not None else next(scored)
+        finally:
+            scored.close()
+
     @torch.no_grad()
     def score_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """Scores (N,) on the CPU of images ``x`` (N, 3, H, W) float in [0, 1]."""

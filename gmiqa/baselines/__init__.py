@@ -22,7 +22,9 @@ from gmiqa.baselines.brisque import BRISQUE, brisque_features, features_batch
 from gmiqa.baselines.evaluation import (
     BASELINES,
     Baseline,
+    baseline_summary_line,
     evaluate,
+    evaluate_baseline_file,
     evaluate_splits,
     fit_brisque,
     get_baseline,
@@ -39,6 +41,8 @@ __all__ = [
     "BRISQUE",
     "NIQE",
     "Baseline",
+    "baseline_summary_line",
+    "evaluate_baseline_file",
     "ImageContentError",
     "block_features",
     "brisque_features",

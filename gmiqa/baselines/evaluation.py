@@ -382,3 +382,11 @@ def evaluate_baseline_file(method: str, dataset, key: str, out: str | os.PathLik
     }  # fmt: skip
     atomic_write_json(out, record)
     return record
+
+
+def baseline_summary_line(record: dict) -> str:
+    """One line for :func:`evaluate_baseline_file`'s record (``gmiqa evaluate --method``)."""
+    c, med = record["config"], record["summary"]
+    return (f"{c['dataset']} ({c['method']}, {c['splits']} splits by {c['split_by']}): median "
+            f"SROCC {med['srocc']['median']:.4f} PLCC {med['plcc']['median']:.4f} "
+            f"PLCC(logistic) {med['plcc_logistic']['median']:.4f}")  # fmt: skip

@@ -175,3 +175,9 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, dataset, key: str,
     }  # fmt: skip
     atomic_write_json(out, record)
     return record
+
+
+def metrics_line(key: str, method: str, m: dict) -> str:
+    """One line for :func:`evaluate_checkpoint`'s metrics (``gmiqa evaluate``)."""
+    return (f"{key} ({method}): SROCC {m['srocc']:.4f} KROCC {m['krocc']:.4f} PLCC {m['plcc']:.4f} "
+            f"PLCC(logistic) {m['plcc_logistic']:.4f} RMSE {m['rmse']:.4f} on {m['n']} images")  # fmt: skip

@@ -552,3 +552,18 @@ def run_ablation(
     }
     atomic_write_json(out_dir / f"ablation-{dataset_name}.json", summary)
     return summary
+
+
+def summary_line(name: str, res: dict) -> str:
+    """One line for a :func:`run_finetune` result: median and mean SROCC, median PLCC."""
+    s = res["summary"]
+    return (f"{name}: median SROCC {s['srocc']['median']:.4f} (mean {s['srocc']['mean']:.4f}), "
+            f"median PLCC {s['plcc']['median']:.4f}, over {s['srocc']['splits']} splits")  # fmt: skip
+
+
+def ablation_lines(summary: dict) -> list[str]:
+    """One line per row of a :func:`run_ablation` summary: median SROCC (IQR), median PLCC."""
+    return [f"{name:12s} median SROCC {row['srocc_median']:.4f} "
+            f"(IQR {row['srocc_q25']:.4f}-{row['srocc_q75']:.4f}), median PLCC "
+            f"{row['plcc_median']:.4f}, {row['splits']} splits"
+            for name, row in summary["rows"].items()]  # fmt: skip

@@ -87,6 +87,8 @@ def pretraining_dataset(
     types, levels and references), its images fitted to the profile's image size.
     """
 
+    if pristine is not None and not Path(pristine).is_dir():
+        raise DatasetError(f"{pristine}: pristine image folder does not exist")
     profile = get_profile(profile)
     cache = Path(run_dir) / "cache"
     workers = profile.data.bank_workers
@@ -226,3 +228,29 @@ def named_dataset(name: str, root, profile: Profile | str, run_dir: str | os.Pat
     if not Path(root).exists():
         raise DatasetError(f"{root}: dataset folder does not exist")
     return key, load_dataset(key, root)
+
+
+PRETRAINED_INITS = ("meta", "graph", "graph_nometa")
+
+
+def resolve_init(init: str, profile: Profile | str, run_dir: str | os.PathLike,
+                 device: str | torch.device = "auto", seed: int = 0, pristine=None,
+                 progress: bool = True, data=None, backbone_weights=None) -> Path | None:  # fmt: skip
+    """The checkpoint a fine-tuning ``--init`` value names, trained first when it is a stage.
+
+    Taught in ``notebooks/07_finetuning.ipynb``. ``none`` / ``scratch``: None (a random
+    start); ``meta``, ``graph``, ``graph_nometa`` (stage 2 without stage 1): that stage of
+    ``run_dir`` (:func:`ensure_stage`), trained on ``data`` (a dataset, or a callable
+    returning it, called only when needed) if missing; anything else is a checkpoint file,
+    whose sidecar is read here so that a wrong file fails before any training.
+    """
+    key = init.strip().lower()
+    if key in ("none", "scratch", ""):
+        return None
+    if key in PRETRAINED_INITS:
+        data = data() if callable(data) else data
+        stage = "graph" if key == "graph_nometa" else key
+        return ensure_stage(stage, profile, run_dir, device, seed, pristine, progress, data,
+                            use_meta=key != "graph_nometa", backbone_weights=backbone_weights)  # fmt: skip
+    read_sidecar(init)
+    return Path(init)
