@@ -138,10 +138,18 @@ The core:
     JPEG through Pillow
   - ``gmiqa.distortions.noise``: Noise family (KADID types 11-15): white noise, white noise
     in a colour component, impulse noise, multiplicative noise and denoise
+  - ``gmiqa.distortions.pipeline``: The distortion pipeline of the KADID-10k generator:
+    input checks, ``mapmm`` before and after the type's function, and the output in the
+    input's shape and dtype (the steps the docstring of ``gmiqa.distortions`` lists; the
+    face re-exports :func:`distort`)
   - ``gmiqa.distortions.sharpness``: Sharpness and contrast family (KADID types 24-25): high
     sharpen, contrast change
   - ``gmiqa.distortions.spatial``: Spatial family (KADID types 19-23): jitter,
     non-eccentricity patch, pixelate, quantisation, colour block
+  - ``gmiqa.distortions.table``: The table of the 25 KADID-10k distortion types: id, name,
+    family, MATLAB name, the parameter of each of the 5 levels, the function, and what a
+    full-reference measure does across the levels (the face ``gmiqa.distortions`` re-exports
+    it)
   - ``gmiqa.distortions.torch_ops``: Vectorised torch path: KADID distortions on a batch
     ``(N, 3, H, W)`` on any device
 - ``gmiqa.images``: Reading images of any mode into one representation: ``uint8`` RGB, shape

@@ -28,13 +28,9 @@ import torch.nn.functional as F
 from scipy.interpolate import CubicSpline
 
 from gmiqa.distortions import _matlab as M
-from gmiqa.distortions import check_level, get_distortion
 from gmiqa.distortions.spatial import pixelate_indices
+from gmiqa.distortions.table import TORCH_TYPES, check_level, get_distortion
 from gmiqa.errors import ConfigError
-
-TORCH_TYPES: frozenset[int] = frozenset(
-    {1, 2, 3, 4, 5, 7, 8, 11, 12, 13, 14, 16, 17, 18, 19, 21, 23, 24, 25}
-)
 
 # sRGB (D65) <-> XYZ, the constants scikit-image uses (so both paths agree).
 _XYZ_FROM_RGB = np.array(
