@@ -55,6 +55,15 @@ def _weights(args) -> Path | None:
     return path
 
 
+def _pretrain_data(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pretrain-dataset", default=None,
+                   help="kadid10k: the pre-training stages read KADID-10k (with --pretrain-root), "
+                        "as 'gmiqa pretrain --dataset kadid10k' trains them; default: the "
+                        "pre-training found in this run folder, else the synthetic set")  # fmt: skip
+    p.add_argument("--pretrain-root", type=Path, default=None,
+                   help="the --pretrain-dataset folder")  # fmt: skip
+
+
 def _split_seed(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split-seed", type=int, default=None,
                    help="seed of the splits and of fine-tuning (default: --seed, which also "
@@ -137,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--pristine", type=Path, default=None, help="pristine folder for pre-training stages"
     )
+    _pretrain_data(p)
     _split_seed(p)
     _backbone_weights(p)
     _compile(p)
@@ -153,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baselines", default="niqe,brisque",
                    help="baseline rows on the same splits (comma list of niqe, brisque; 'none' for none)")  # fmt: skip
     p.add_argument("--pristine", type=Path, default=None)
+    _pretrain_data(p)
     _split_seed(p)
     _backbone_weights(p)
     _compile(p)
@@ -736,10 +747,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         from gmiqa.profiles import get_profile
+        from gmiqa.runfolder import prepare_command
 
         get_profile(args.profile)  # an unknown profile fails before any work
         _apply_compile(args)
-        return COMMANDS[args.command](args)
+        with prepare_command(args):  # outputs checked, run folder locked, data chosen
+            return COMMANDS[args.command](args)
     except GMIQAError as exc:
         print(f"gmiqa: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_USER_ERROR
