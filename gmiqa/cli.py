@@ -34,6 +34,7 @@ from gmiqa.device import resolve_device
 from gmiqa.errors import ConfigError, GMIQAError
 from gmiqa.inference import expand_image_inputs, load_model, print_pretraining_warning, write_scores
 from gmiqa.profiles import get_profile
+from gmiqa.runfolder import prepare_command
 from gmiqa.training import evaluate, finetune, pipeline, probe
 
 EXIT_USER_ERROR = 2
@@ -62,6 +63,15 @@ def _weights(args) -> Path | None:
     if path is not None and not Path(path).is_file():
         raise ConfigError(f"{path}: no such backbone weights file")
     return path
+
+
+def _pretrain_data(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pretrain-dataset", default=None,
+                   help="kadid10k: the pre-training stages read KADID-10k (with --pretrain-root), "
+                        "as 'gmiqa pretrain --dataset kadid10k' trains them; default: the "
+                        "pre-training found in this run folder, else the synthetic set")  # fmt: skip
+    p.add_argument("--pretrain-root", type=Path, default=None,
+                   help="the --pretrain-dataset folder")  # fmt: skip
 
 
 def _split_seed(p: argparse.ArgumentParser) -> None:
@@ -132,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma list of inits fine-tuned on the same splits, e.g. none,meta,graph")  # fmt: skip
     p.add_argument("--pristine", type=Path, default=None,
                    help="pristine folder for pre-training stages")  # fmt: skip
+    _pretrain_data(p)
     _split_seed(p)
     _backbone_weights(p)
     _compile(p)
@@ -148,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baselines", default="niqe,brisque",
                    help="baseline rows on the same splits (comma list of niqe, brisque; 'none' for none)")  # fmt: skip
     p.add_argument("--pristine", type=Path, default=None)
+    _pretrain_data(p)
     _split_seed(p)
     _backbone_weights(p)
     _compile(p)
@@ -334,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         get_profile(args.profile)  # an unknown profile fails before any work
         _apply_compile(args)
-        return COMMANDS[args.command](args)
+        with prepare_command(args):  # outputs checked, run folder locked, data chosen
+            return COMMANDS[args.command](args)
     except GMIQAError as exc:
         print(f"gmiqa: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -10,7 +10,8 @@ never depends on how a file happened to be stored:
 - CMYK and YCbCr JPEG -> RGB through Pillow's conversion (Adobe-inverted CMYK handled by
   Pillow's decoder);
 - an EXIF orientation tag (phone photos stored sideways) -> the pixels turned upright
-  (``PIL.ImageOps.exif_transpose``), so the image is scored as it is shown.
+  (``PIL.ImageOps.exif_transpose``), so the image is scored as it is shown;
+- an animated GIF (or WebP, APNG) -> its first frame, the one a still viewer shows.
 
 A missing, empty, truncated, or non-image file, and one whose header claims more pixels
 than Pillow's decompression-bomb limit, raises :class:`~gmiqa.errors.ImageReadError`
@@ -32,7 +33,9 @@ from gmiqa.errors import ImageReadError
 # Never accept silently truncated files: a truncated JPEG must be an error, not grey pixels.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+IMAGE_SUFFIXES = (
+    ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif",
+)  # fmt: skip
 
 
 def _to_rgb_uint8(img: Image.Image, path: Path) -> np.ndarray:
@@ -123,13 +126,29 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files directly inside ``folder`` (sorted); raise if there are none."""
+    """Image files anywhere under ``folder`` (sorted); raise if there are none.
+
+    Taught in ``notebooks/00_quickstart.ipynb``. Symlinks that stay inside ``folder`` are
+    followed; one that leads out of it (a file, or a folder on the way) raises
+    ImageReadError naming it: a folder given to be scored or trained on is never a door
+    to other files (name such a file on its own to read it).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise ImageReadError(f"{folder}: no such folder of images")
-    files = sorted(
-        p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-    )
+    real_root = os.path.realpath(folder)
+    files = []
+    for p in folder.rglob("*"):
+        if p.suffix.lower() not in IMAGE_SUFFIXES or not p.is_file():
+            continue
+        real = os.path.realpath(p)
+        if not real.startswith(real_root.rstrip(os.sep) + os.sep):
+            raise ImageReadError(
+                f"{p}: a link to {real}, outside the folder {folder}; refused (give the "
+                "file itself to read it)"
+            )
+        files.append(p)
+    files.sort()
     if not files:
         raise ImageReadError(f"{folder}: contains no image files ({', '.join(IMAGE_SUFFIXES)})")
     return files

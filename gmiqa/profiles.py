@@ -153,6 +153,10 @@ class FinetuneSettings:
     # epochs at the start that train SPP projection + heads only (backbone frozen, its
     # BatchNorm statistics too): the heads settle before they steer the backbone
     freeze_backbone_epochs: int = 0
+    # at most this many images per split (a seeded subset of the split's training and
+    # test images, in the train_fraction ratio); None = all. Only the smoke profile caps,
+    # so that it fine-tunes in seconds on a real set (300 photos: minutes uncapped).
+    max_images: int | None = None
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,10 @@ class Profile:
     explore_references: int | None = None
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d["finetune"].get("max_images") is None:  # absent = uncapped: the fingerprints
+            d["finetune"].pop("max_images", None)  # of profiles made before it stay valid
+        return d
 
     def replace(self, **sections) -> Profile:
         """Copy with some fields of sections changed: ``p.replace(meta={"steps": 3})``."""
@@ -242,6 +249,7 @@ PROFILES: dict[str, Profile] = {
             flip=True,
             eval_crops=2,
             loss="mse+rank",
+            max_images=48,
         ),  # fmt: skip
         amp=False,
         explore_references=None,

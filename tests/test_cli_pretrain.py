@@ -63,8 +63,9 @@ def test_missing_backbone_weights_file(tmp_path, capsys):
 
 
 @pytest.mark.timeout(600)
-def test_another_pristine_folder_trains_again_and_probes(tmp_path, capsys):
-    """A folder tree of photos pre-trains; other photos never reuse the first checkpoints."""
+def test_another_pristine_folder_never_replaces_a_pretraining(tmp_path, capsys):
+    """A folder tree of photos pre-trains; other photos are refused there (the finished
+    checkpoints stay), and train in a new --out."""
     from gmiqa.checkpoint import read_sidecar
 
     out = tmp_path / "runs"
@@ -79,7 +80,13 @@ def test_another_pristine_folder_trains_again_and_probes(tmp_path, capsys):
     stamp = graph.stat().st_mtime_ns
     assert main([*args, "--pristine", str(first)]) == 0  # same photos: reused
     assert graph.stat().st_mtime_ns == stamp
-    assert main([*args, "--pristine", str(second)]) == 0  # other photos: trained again
+    capsys.readouterr()
+    assert main([*args, "--pristine", str(second)]) == 2  # other photos: refused
+    assert f"--pristine {first}" in capsys.readouterr().err
+    assert graph.stat().st_mtime_ns == stamp and read_sidecar(graph)["state"]["done"]
+    args[args.index("--out") + 1] = str(tmp_path / "other")
+    assert main([*args, "--pristine", str(second)]) == 0  # a new --out: trained there
+    graph = tmp_path / "other" / "smoke" / "checkpoints" / "graph.safetensors"
     side = read_sidecar(graph)
     assert side["config"]["fingerprint"] != fp1 and side["config"]["data_fingerprint"]
     probe = json.loads((graph.parent / "graph.probe.json").read_text())
@@ -122,6 +129,20 @@ def test_pretrain_on_kadid10k_itself(tmp_path, capsys):
     banks = list((out / "smoke" / "cache").glob("bank-*"))
     assert len(banks) == 1 and (banks[0] / "bank.json").is_file()
     assert json.loads((banks[0] / "bank.json").read_text())["items"] == 45
+    # fine-tuning in that run folder starts from the KADID pre-training, and says so
+    graph = out / "smoke" / "checkpoints" / "graph.safetensors"
+    stamp = graph.stat().st_mtime_ns
+    capsys.readouterr()
+    code = main(["finetune", "--profile", "smoke", "--out", str(out), "--dataset", "kadid10k",
+                 "--root", str(root), "--init", "graph", "--splits", "1", "--quiet"])  # fmt: skip
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert f"graph pre-trained on kadid10k at {root.resolve()}" in printed.err
+    assert "training stage" not in printed.out and graph.stat().st_mtime_ns == stamp
+    # pre-training again on the packaged photos there is refused, naming the KADID one
+    code = main(["pretrain", "--profile", "smoke", "--out", str(out), "--quiet"])
+    assert code == 2
+    assert f"--dataset kadid10k --root {root.resolve()}" in capsys.readouterr().err
 
 
 def test_kadid_images_too_small_for_the_crops(tmp_path, capsys):

@@ -6,7 +6,8 @@ document order (README first), in one temporary folder, with these substitutions
 they take seconds on a CPU and need nothing but this repository:
 
 - ``--profile X`` -> ``--profile smoke`` (added where absent); a run-folder ``--out O``
-  (``runs`` where absent) -> ``TMP/out/O``, and documented run paths ``O/PROFILE/...``
+  (``runs`` where absent) -> ``TMP/out/O`` (``TMP/out/O-X`` for profiles other than gpu
+  and cpu, whose run folders ``O/X`` are apart from ``O/gpu``), and documented run paths ``O/PROFILE/...``
   (such as ``runs/gpu/results/...``) -> ``TMP/out/O/smoke/...``; ``score --out F.csv``
   -> a file in TMP;
 - ``--root`` of a real set -> a fixture in that set's official layout (the writers of
@@ -49,7 +50,7 @@ FIXTURE_SIZE = (128, 160)  # (height, width): the smoke profile trains on 128-pi
 MAX_SPLITS = 2
 PATH_OPTIONS = ("--checkpoint", "--init", "--model-path", "--range-path")
 INIT_NAMES = {"none", "scratch", "meta", "graph", "graph_nometa", ""}
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
 
 
 @dataclass
@@ -280,8 +281,11 @@ def adapt(command: DocCommand, fx: Fixtures) -> list[str] | str:
     argv: list[str] = [sub]
     doc_profile = given.get("--profile", "cpu")
     doc_out = given.get("--out", "runs")  # gmiqa's default run folder
+    # O/<profile> is a folder of its own per documented profile: kept apart here too (a
+    # run folder refuses pre-training on other data than its checkpoints hold)
+    out_root = fx.out_root(doc_out if doc_profile in ("gpu", "cpu") else f"{doc_out}-{doc_profile}")
     if sub != "score":
-        fx.run_prefixes[f"{doc_out.rstrip('/')}/{doc_profile}/"] = fx.out_root(doc_out) / "smoke"
+        fx.run_prefixes[f"{doc_out.rstrip('/')}/{doc_profile}/"] = out_root / "smoke"
     dataset = given.get("--dataset", "synthetic" if sub == "ablation" else None)
     for name, value in options:
         if name == "--profile":
@@ -290,7 +294,7 @@ def adapt(command: DocCommand, fx: Fixtures) -> list[str] | str:
             if sub == "score":
                 value = str(fx.tmp / f"scores{Path(value).suffix or '.csv'}")
             else:
-                value = str(fx.out_root(value))
+                value = str(out_root)
         elif name == "--pristine":
             value = str(fx.pristine())
         elif name == "--root":
@@ -316,7 +320,7 @@ def adapt(command: DocCommand, fx: Fixtures) -> list[str] | str:
     if "--profile" not in given:
         argv += ["--profile", "smoke"]
     if sub != "score" and "--out" not in given:
-        argv += ["--out", str(fx.out_root(doc_out))]
+        argv += ["--out", str(out_root)]
     if sub == "score":
         positionals = [fx.score_input(v, i) for i, v in enumerate(positionals)]
     return argv + positionals

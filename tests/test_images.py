@@ -91,3 +91,34 @@ def test_zero_byte_file_is_an_error_naming_the_file(tmp_path):
         with pytest.raises(ImageReadError, match="empty") as info:
             read(path)
         assert str(path) in str(info.value)
+
+
+def test_an_animated_gif_in_a_folder_is_listed_and_read_as_its_first_frame(tmp_path):
+    from PIL import Image
+
+    from gmiqa.images import list_images, load_image
+
+    frames = [Image.new("RGB", (9, 7), c) for c in ((200, 10, 10), (10, 200, 10))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    assert list_images(tmp_path) == [tmp_path / "anim.gif"]
+    img = load_image(tmp_path / "anim.gif")
+    assert img.shape == (7, 9, 3) and img[0, 0, 0] > 150 and img[0, 0, 1] < 60
+
+
+def test_a_link_out_of_a_scored_folder_is_refused_naming_it(tmp_path):
+    import os
+
+    from PIL import Image
+
+    from gmiqa.errors import ImageReadError
+    from gmiqa.images import list_images
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.new("RGB", (4, 4)).save(folder / "a.png")
+    Image.new("RGB", (4, 4)).save(tmp_path / "secret.png")
+    os.symlink("a.png", folder / "inside.png")
+    assert list_images(folder) == [folder / "a.png", folder / "inside.png"]
+    os.symlink(tmp_path / "secret.png", folder / "out.png")
+    with pytest.raises(ImageReadError, match=r"out\.png: a link to .*secret\.png, outside"):
+        list_images(folder)

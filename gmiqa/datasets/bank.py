@@ -14,9 +14,14 @@ the training thread cannot keep up. So the set is made **once**:
   file; labels go to ``labels.npz``. The folder is named by the data's fingerprint, so
   other pristine photos, another seed or changed distortion code never read stale
   pixels.
-- **Resumable**: finished items are marked in ``done.u1`` every few hundred items; an
-  interrupted build continues where it stopped. ``bank.json`` is written last
-  (atomically): a folder without it is unfinished.
+- **Resumable, and safe against any kill**: finished items are marked in ``done.u1``
+  every few hundred items, and only after their pixels (``images.u8``, synced to disk)
+  and their labels (``scores.f8``, written atomically) are durable, so a build killed at
+  any moment (SIGKILL, an OOM kill) continues where it stopped and ends with the same
+  bytes as an uninterrupted one. ``bank.json`` is written last (atomically): a folder
+  without it is unfinished. Pool workers end with the process that started them (Linux:
+  ``PR_SET_PDEATHSIG``; elsewhere they exit when they see their parent gone), and one
+  build at a time runs per folder (``flock`` on ``.build.lock``).
 - :class:`ImageBank` opens a finished bank (memory-mapped, nothing read up front).
   :class:`~gmiqa.training.feeder.BatchFeeder` draws training batches from it with random
   crops and flips, so a few thousand stored images serve tens of thousands of steps.
@@ -31,6 +36,7 @@ import json
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +46,7 @@ from gmiqa.atomic import atomic_write, atomic_write_json
 from gmiqa.errors import DatasetError
 
 _BANK_VERSION = 1
+_SAVE_EVERY = 256  # items between marks on disk
 _LABELS = ("ref_id", "type", "level", "score", "raw_score")
 
 
@@ -124,6 +131,28 @@ def _fill(
     desc: str,
 ) -> ImageBank:
     """Run ``work(job) -> (index, uint8 image, score or None)`` over ``jobs``; write the bank."""
+    path.mkdir(parents=True, exist_ok=True)
+    with _build_lock(path):  # a second builder waits, then finds the bank finished
+        if (path / "bank.json").is_file():
+            return ImageBank.open(path)
+        return _fill_locked(path, shape, names, labels, work, jobs, fingerprint, source,
+                            workers, progress, desc)  # fmt: skip
+
+
+@contextmanager
+def _build_lock(path: Path):
+    import fcntl
+
+    fd = os.open(path / ".build.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _fill_locked(path, shape, names, labels, work, jobs, fingerprint, source, workers,
+                 progress, desc) -> ImageBank:  # fmt: skip
     from tqdm.auto import tqdm
 
     n, (h, w) = len(names), shape
@@ -136,11 +165,21 @@ def _fill(
     todo = [job for job in jobs if not done[job[0]]]
     workers = max(1, int(workers or os.cpu_count() or 1))
 
+    pending: list[int] = []  # items written but not yet marked done on disk
+
     def save_progress() -> None:
+        # pixels and scores durable first, marks last: a marked item is always complete,
+        # whenever the process dies (done.u1 is a shared mapping: a mark set in memory is
+        # in the file at once, so marks wait in ``pending`` until then)
+        if not pending:
+            return
         images.flush()
-        # scores before marks: a marked item always has its score on disk
+        _fsync(path / "images.u8")
         atomic_write(scores_path, lambda tmp: scores.tofile(tmp))
+        done[np.asarray(pending)] = 1
         done.flush()
+        _fsync(path / "done.u1")
+        pending.clear()
 
     pool = None
     bar = tqdm(total=n, initial=n - len(todo), desc=desc, disable=not progress, unit="img")
@@ -149,7 +188,8 @@ def _fill(
         if workers == 1 or len(todo) < 2:
             results = map(work, todo)
         else:  # the work object (and the images it holds) travels once per process
-            pool = ProcessPoolExecutor(workers, initializer=_set_work, initargs=(work,))
+            pool = ProcessPoolExecutor(workers, initializer=_set_work,
+                                       initargs=(work, os.getpid()))  # fmt: skip
             results = pool.map(_run_work, todo, chunksize=8)
         since = 0
         for index, image, score in results:
@@ -161,17 +201,17 @@ def _fill(
             images[index] = image
             if score is not None:
                 scores[index] = score
-            done[index] = 1
+            pending.append(index)
             since += 1
             bar.update(1)
-            if since >= 256:
+            if since >= _SAVE_EVERY:
                 save_progress()
                 since = 0
     finally:
         bar.close()
-        save_progress()
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+        save_progress()
     if np.isnan(labels["score"]).any():
         labels = dict(labels, score=scores.copy(), raw_score=scores.copy())
     if not np.isfinite(labels["score"]).all():
@@ -193,8 +233,41 @@ def _fill(
 _WORK = None
 
 
-def _set_work(work) -> None:  # pool initializer
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def _die_with_parent(parent: int) -> None:
+    """Make this pool worker end when ``parent`` dies (even by SIGKILL)."""
+    import signal
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # died before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:  # elsewhere (and as a second guard): poll the parent
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="gmiqa-parent-watch").start()
+
+
+def _set_work(work, parent: int | None = None) -> None:  # pool initializer
     global _WORK
+    if parent is not None:
+        _die_with_parent(parent)
     _WORK = work
 
 

@@ -281,8 +281,12 @@ def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
     """Extract a zip or tar archive into ``target``, refusing any member that escapes it.
 
     Member names are checked before anything is written (absolute paths, ``..``, zip
-    symlinks are refused); a tar is then extracted with Python's own ``filter="data"``
-    (PEP 706: no links, devices or paths leading outside the folder). Everything is
+    symlinks are refused); a tar is then extracted one member at a time with Python's own
+    ``filter="data"`` (PEP 706: no devices, no paths leading outside the folder), each
+    member only where the links made before it lead inside, and once every member is
+    out, each symlink's final target is checked (and no hard link reaches a file outside),
+    so links re-pointed by later members are refused on every Python (3.11's early
+    filters checked each link alone). Everything is
     unpacked into a temporary folder beside ``target`` and moved into place only when the
     whole archive came out, so a malicious, truncated or corrupt archive raises
     DatasetError naming it and leaves nothing behind. See ``notebooks/07_finetuning.ipynb``.
@@ -314,9 +318,55 @@ def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
             _check_member_name(m.name, archive, target)
 
         def extract(folder: Path) -> None:
-            tf.extractall(folder, members=members, filter="data")
+            # one member at a time, each written only where the links made so far lead
+            # inside; then every link's final target is checked (old filters miss chains)
+            root = os.path.realpath(folder)
+            for m in members:
+                name = m.name.replace("\\", "/")
+                parent = os.path.realpath(os.path.join(folder, os.path.dirname(name)))
+                if not _inside(parent, root):
+                    raise DatasetError(
+                        f"{archive}: refused, member {m.name!r} would be written outside "
+                        f"{target} (through a link made by an earlier member)"
+                    )
+                tf.extract(m, folder, set_attrs=not m.isdir(), filter="data")
+            _check_final_links(Path(folder), archive, target)
 
         return _extract_via_temporary(archive, target, extract)
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _check_final_links(folder: Path, archive: Path, target: Path) -> None:
+    """After extraction: every symlink resolves inside ``folder``; no hard link to a file
+    outside it (a file with more links than it has names inside ``folder``)."""
+    root = os.path.realpath(folder)
+    names: dict[tuple[int, int], int] = {}
+    linked: dict[tuple[int, int], tuple[str, int]] = {}
+    for dirpath, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            p = os.path.join(dirpath, name)
+            rel = os.path.relpath(p, folder)
+            if os.path.islink(p):
+                if not _inside(os.path.realpath(p), root):
+                    raise DatasetError(
+                        f"{archive}: refused, link {rel!r} points outside {target} "
+                        f"(to {os.readlink(p)!r} after all links were made)"
+                    )
+                continue
+            st = os.lstat(p)
+            if stat.S_ISREG(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                names[key] = names.get(key, 0) + 1
+                if st.st_nlink > 1:
+                    linked[key] = (rel, st.st_nlink)
+    for key, (rel, nlink) in linked.items():
+        if nlink > names[key]:
+            raise DatasetError(
+                f"{archive}: refused, member {rel!r} is a hard link to a file outside {target}"
+            )
 
 
 def _extract_via_temporary(archive: Path, target: Path, extract) -> Path:

@@ -28,6 +28,7 @@ from gmiqa.datasets.base import (
     require_image,
     resolve_root,
 )
+from gmiqa.datasets.paths import image_in_root
 from gmiqa.datasets.table import score_scale
 from gmiqa.errors import DatasetError
 
@@ -78,7 +79,7 @@ def load_kadid10k(root: str | os.PathLike, transform=None) -> ImageListDataset:
     )
     records = []
     for (name, ref, dtype, level, dmos), score in zip(rows, scores):
-        path = images / name
+        path = image_in_root(images, name, score_file)
         require_image(path, score_file)
         records.append(IQARecord(name, float(score), dmos, ref, dtype, level, str(path)))
     return ImageListDataset(records, "kadid10k", folder, transform)

@@ -27,6 +27,7 @@ from gmiqa.datasets.base import (
     require_image,
     resolve_root,
 )
+from gmiqa.datasets.paths import image_in_root
 from gmiqa.datasets.table import score_scale
 from gmiqa.errors import DatasetError
 
@@ -75,7 +76,7 @@ def load_koniq10k(
     )
     records = []
     for index, ((name, mos), score) in enumerate(zip(rows, scores)):
-        path = images / name
+        path = image_in_root(images, name, score_file)
         require_image(path, score_file)
         records.append(IQARecord(name, float(score), mos, index, 0, 0, str(path)))
     return ImageListDataset(records, "koniq10k", folder, transform)

@@ -34,6 +34,7 @@ from gmiqa.datasets.base import (
     resolve_root,
 )
 from gmiqa.datasets.livec import _cell_strings, _load_mat
+from gmiqa.datasets.paths import image_in_root
 from gmiqa.datasets.table import score_scale
 from gmiqa.errors import DatasetError
 
@@ -86,7 +87,7 @@ def load_live(root: str | os.PathLike, realigned: bool = False, transform=None) 
                               source=score_file, where=[e[4] for e in entries])  # fmt: skip
     records = []
     for (name, type_id, ref, raw, _), score in zip(entries, scores):
-        path = folder / name
+        path = image_in_root(folder, name, score_file)
         require_image(path, score_file)
         records.append(
             IQARecord(name, float(score), float(raw), ref_ids[ref], type_id, 0, str(path))

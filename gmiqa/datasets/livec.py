@@ -28,6 +28,7 @@ from gmiqa.datasets.base import (
     require_image,
     resolve_root,
 )
+from gmiqa.datasets.paths import image_in_root
 from gmiqa.datasets.table import score_scale
 from gmiqa.errors import DatasetError
 
@@ -86,7 +87,7 @@ def load_livec(root: str | os.PathLike, transform=None) -> ImageListDataset:
     images = folder / "Images"
     records = []
     for index, (name, raw, score) in enumerate(zip(names, mos, scores)):
-        path = images / name
+        path = image_in_root(images, name, mos_file)
         require_image(path, mos_file)
         records.append(IQARecord(name, float(score), float(raw), index, 0, 0, str(path)))
     return ImageListDataset(records, "livec", folder, transform)

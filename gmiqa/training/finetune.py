@@ -368,6 +368,31 @@ def _prediction(view, x, sample: bool):
     return pred
 
 
+def cap_splits(split_list, max_images: int | None, train_fraction: float, seed: int):
+    """Each split cut to at most ``max_images`` images (a seeded subset of its training and
+    test images in the ``train_fraction`` ratio); unchanged when ``max_images`` is None.
+
+    The smoke profile's cap (``FinetuneSettings.max_images``): it proves the code path on a
+    real set in seconds. Taught in ``notebooks/07_finetuning.ipynb``.
+    """
+    if not max_images:
+        return split_list
+    from gmiqa.training.loop import step_seed
+
+    n_train = max(1, round(int(max_images) * float(train_fraction)))
+    n_test = max(1, int(max_images) - n_train)
+    out = []
+    for k, (train, test) in enumerate(split_list):
+        rng = np.random.default_rng(step_seed(seed, k, 7))
+        train, test = np.asarray(train), np.asarray(test)
+        if len(train) > n_train:
+            train = np.sort(rng.choice(train, n_train, replace=False))
+        if len(test) > n_test:
+            test = np.sort(rng.choice(test, n_test, replace=False))
+        out.append((train, test))
+    return out
+
+
 def run_finetune(
     profile: Profile | str,
     dataset,
@@ -400,6 +425,8 @@ def run_finetune(
     key = config["fingerprint"]
     n, by = config["splits"], config["split_by"]
     split_list = make_splits(dataset.records, n, profile.finetune.train_fraction, seed, by=by)
+    split_list = cap_splits(split_list, profile.finetune.max_images,
+                            profile.finetune.train_fraction, seed)  # fmt: skip
     out = Path(out)
     partial_path = out.with_suffix(".partial.json")
     if out.exists():  # the same run finished before: its results stand

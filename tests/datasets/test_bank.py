@@ -147,3 +147,82 @@ def test_dataset_bank_needs_one_size_and_files(tmp_path):
     ok = _labelled_set(root)
     bank = build_dataset_bank(ok, tmp_path / "c2", size=(64, 64), workers=1, progress=False)
     assert bank.image_size == (64, 64)  # fitted to the requested size
+
+
+_KILLED_BUILD = """
+import os, sys, time
+from pathlib import Path
+from gmiqa.datasets import bank as bank_mod
+from gmiqa.datasets.synthetic import SyntheticIQADataset
+
+bank_mod._SAVE_EVERY = 2
+real = bank_mod._SyntheticWork.__call__
+pids = Path(sys.argv[2])
+
+def slow(self, job):
+    (pids / str(os.getpid())).touch()
+    time.sleep(0.15)
+    return real(self, job)
+
+bank_mod._SyntheticWork.__call__ = slow
+ds = SyntheticIQADataset(None, image_size=(128, 136), types=(1, 16), levels=(1, 3, 5),
+                         max_pristine=3, cache_dir=sys.argv[1], progress=False)
+ds.build_bank(workers=2, progress=False)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return "\tZ" not in next(line for line in fh if line.startswith("State:"))
+    except (OSError, StopIteration):
+        return False
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="/proc")
+def test_a_build_killed_by_sigkill_resumes_to_the_same_bytes_and_leaves_no_workers(tmp_path):
+    """SIGKILL mid-build (an OOM kill): no orphan workers; the rerun ends bit-identical."""
+    import hashlib
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from gmiqa.datasets.synthetic import SyntheticIQADataset
+
+    def dataset(cache):  # 18 items: the pool's chunks of 8 arrive at two moments
+        return SyntheticIQADataset(
+            None, image_size=(128, 136), types=(1, 16), levels=(1, 3, 5), max_pristine=3,
+            cache_dir=cache, progress=False,
+        )  # fmt: skip
+
+    reference = dataset(tmp_path / "reference").build_bank(workers=1, progress=False)
+    cache, pids = tmp_path / "killed", tmp_path / "pids"
+    pids.mkdir()
+    child = subprocess.Popen([sys.executable, "-c", _KILLED_BUILD, str(cache), str(pids)])
+    done = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # kill once some items are marked, not all
+        found = list(cache.glob("bank-*/done.u1"))
+        if found and 2 <= sum(found[0].read_bytes()) < 18:
+            done = found[0]
+            break
+        time.sleep(0.02)
+    assert done is not None, "the child never marked an item"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    workers = [int(p.name) for p in pids.iterdir() if int(p.name) != child.pid]
+    assert workers
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in workers), "pool workers outlived their parent"
+    assert not (done.parent / "bank.json").exists()
+    again = dataset(cache).build_bank(workers=1, progress=False)
+
+    def digest(folder, name):
+        return hashlib.sha256((folder / name).read_bytes()).hexdigest()
+
+    for name in ("images.u8", "labels.npz", "bank.json"):
+        assert digest(again.path, name) == digest(reference.path, name), name
+    assert not list(again.path.glob(".*.tmp"))

@@ -423,3 +423,24 @@ def test_download_weights_full_hash_or_none(server, tmp_path, monkeypatch):
     with pytest.warns(UnverifiedDownloadWarning, match="NOT verified"):
         download_weights("scnet50", tmp_path / "c", url=server.url + "/w.pth", progress=False)
     assert (tmp_path / "c" / "scnet50-dc6a7e87.pth").read_bytes() == PAYLOAD
+
+
+def test_a_link_re_pointed_after_another_was_checked_is_refused(tmp_path):
+    """Issue 21: each link is inside when it is made; re-pointing ``c`` afterwards makes
+    ``a`` (and ``passwd.png`` through it) lead to /etc/passwd. Refused, nothing left."""
+    deep = "/".join(["d"] * 30)
+    archive = _tar(
+        tmp_path / "repoint.tar",
+        [
+            _info("ok.png"),
+            _info("c", tarfile.SYMTYPE, deep),
+            _info("a", tarfile.SYMTYPE, "c/" + "../" * 30),
+            _info("passwd.png", tarfile.SYMTYPE, "a/etc/passwd"),
+            _info("c", tarfile.SYMTYPE, "."),
+        ],
+    )
+    target = tmp_path / "ds"
+    with pytest.raises(DatasetError, match="repoint.tar.*outside"):
+        safe_extract(archive, target)
+    assert not any(target.iterdir())
+    assert _leftovers(tmp_path, {"repoint.tar", "ds"}) == []

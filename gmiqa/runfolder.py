@@ -1,0 +1,431 @@
+"""Run folders that remember what made them: data records, a lock, outputs checked first.
+
+Taught in ``notebooks/07_finetuning.ipynb`` (the command line's run folder). Every
+``gmiqa`` command that writes into a run folder ``OUT/<profile>`` goes through
+:func:`prepare_command` before any work:
+
+- **Outputs checked first.** ``--out`` must be (or be creatable as) a writable folder;
+  ``score --out FILE`` a writable file in an existing or creatable folder. A path whose
+  parent is a file, or a folder that cannot be written, is a one-line error (exit 2)
+  before any image is read or any step trained.
+- **One command per run folder.** ``OUT/<profile>/.gmiqa.lock`` is held (``flock``) for the
+  whole command; a second command on the same folder stops with a one-line error naming
+  the holder's pid. The kernel releases the lock when its holder dies (even by SIGKILL),
+  so a lock is never stale. ``score --out`` into a run folder takes that folder's lock.
+- **Data records.** ``checkpoints/<stage>.data.json`` records what a pre-training stage
+  (``meta``, ``graph``, ``graph_nometa``) is trained on: ``dataset`` (``synthetic`` or
+  ``kadid10k``), its ``root`` or ``pristine`` folder (None: the packaged photos) and a
+  fingerprint of the folder's image files (names, sizes, modification times). A command
+  that would train a *finished* stage again on other data stops instead, saying how to
+  choose (``--pristine``, ``--dataset``/``--pretrain-dataset`` or a new ``--out``);
+  ``finetune`` without a pre-training data option uses the pre-training it finds and
+  names it ("graph pre-trained on kadid10k at K"). An unfinished stage (a checkpoint
+  whose training did not end) may be trained on other data: nothing finished is lost.
+- **No stale temporary files.** Temporary files of :mod:`gmiqa.atomic` left in the run
+  folder by a killed command are removed while the lock is held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from gmiqa.errors import ConfigError, DatasetError
+
+LOCK_NAME = ".gmiqa.lock"
+PRETRAINING_STAGES = ("meta", "graph", "graph_nometa")
+# gmiqa.atomic's temporaries: ".<name>.<random>.tmp"; archive extraction's ".<x>.extract-*"
+_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{6,}\.tmp$")
+
+
+# -- outputs ------------------------------------------------------------------------------
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """The nearest existing path at or above ``path``; a file on the way is an error."""
+    p = Path(os.path.abspath(path))
+    while not os.path.lexists(p):
+        p = p.parent
+    return p
+
+
+def _probe_writable(folder: Path, what: str) -> None:
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".gmiqa-probe-", dir=folder)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"{what}: cannot write into {folder} ({reason})") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def check_output_folder(folder: str | os.PathLike, what: str | None = None) -> Path:
+    """Make sure ``folder`` is, or can be made as, a writable folder; create it.
+
+    Taught in ``notebooks/07_finetuning.ipynb``. Raises ConfigError (one line, naming the
+    path) when ``folder`` or one of its parents is a file, or it cannot be written.
+    """
+    folder = Path(folder)
+    what = what or str(folder)
+    base = _existing_ancestor(folder)
+    if not base.is_dir():
+        raise ConfigError(f"{what}: {base} is a file, not a folder (choose another --out)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot create the folder ({exc.strerror or exc})") from None
+    _probe_writable(folder, what)
+    return folder
+
+
+def check_output_file(path: str | os.PathLike) -> Path:
+    """``path`` can be written atomically: not a folder, its folder writable (created)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; --out must name a .csv or .json file")
+    check_output_folder(path.parent, str(path))
+    return path
+
+
+# -- the lock -----------------------------------------------------------------------------
+
+
+class RunFolderLock:
+    """An exclusive ``flock`` on ``folder/.gmiqa.lock`` holding the holder's pid and command.
+
+    Taught in ``notebooks/07_finetuning.ipynb``. ``acquire()`` raises ConfigError naming
+    the holder when another process holds it; the kernel drops the lock when the holder
+    exits or is killed.
+    """
+
+    def __init__(self, folder: str | os.PathLike, command: str = "gmiqa") -> None:
+        self.path = Path(folder) / LOCK_NAME
+        self.command = command
+        self._fd: int | None = None
+
+    def acquire(self) -> RunFolderLock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            holder = self.holder()
+            raise ConfigError(
+                f"{self.path.parent}: in use by {holder}; wait for it to finish or choose "
+                "another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "command": self.command}).encode())
+        self._fd = fd
+        return self
+
+    def holder(self) -> str:
+        try:
+            info = json.loads(self.path.read_text(encoding="utf-8"))
+            return f"another gmiqa command (pid {int(info['pid'])}: {info.get('command', '?')})"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "another gmiqa command"
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+    def __enter__(self) -> RunFolderLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, older_than: float | None = None) -> list:
+    """Delete :mod:`gmiqa.atomic` temporaries under ``folder`` (the folder's lock held).
+
+    ``older_than``: only those last modified before this time (``time.time()`` value).
+    Returns the removed paths.
+    """
+    removed = []
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            if not _TEMP.match(name):
+                continue
+            p = Path(dirpath) / name
+            try:
+                if older_than is not None and p.stat().st_mtime >= older_than:
+                    continue
+                p.unlink()
+                removed.append(p)
+            except OSError:
+                pass
+    return removed
+
+
+# -- data records -------------------------------------------------------------------------
+
+
+def record_path(run_dir: str | os.PathLike, stage: str) -> Path:
+    """``run_dir/checkpoints/<stage>.data.json``."""
+    return Path(run_dir) / "checkpoints" / f"{stage}.data.json"
+
+
+def _checkpoint(run_dir: Path, stage: str) -> Path:
+    return Path(run_dir) / "checkpoints" / f"{stage}.safetensors"
+
+
+def stage_finished(run_dir: str | os.PathLike, stage: str) -> bool:
+    """True when ``stage``'s checkpoint in ``run_dir`` is there and its training ended."""
+    from gmiqa.checkpoint import read_sidecar
+    from gmiqa.errors import CheckpointError
+
+    path = _checkpoint(Path(run_dir), stage)
+    if not path.exists():
+        return False
+    try:
+        return bool(read_sidecar(path).get("state", {}).get("done"))
+    except CheckpointError:
+        return False
+
+
+def folder_fingerprint(folder: str | os.PathLike) -> str:
+    """Hash of the image files under ``folder``: relative names, sizes, modification times."""
+    from gmiqa.images import IMAGE_SUFFIXES
+
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    entries = []
+    for dirpath, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            if Path(name).suffix.lower() in IMAGE_SUFFIXES or name.lower().endswith(".csv"):
+                p = Path(dirpath) / name
+                try:
+                    st = p.stat()
+                except OSError:
+                    continue
+                entries.append(f"{p.relative_to(folder)}|{st.st_size}|{st.st_mtime_ns}")
+    for e in sorted(entries):
+        digest.update(e.encode() + b"\n")
+    return digest.hexdigest()[:16]
+
+
+def describe_data(dataset: str | None, root=None, pristine=None) -> dict:
+    """The record of pre-training data: ``dataset``, ``root``, ``pristine``, ``images``."""
+    key = "synthetic" if dataset is None or str(dataset).lower() == "synthetic" else None
+    if key is None:
+        from gmiqa.datasets import canonical_name
+
+        key = canonical_name(dataset)
+    folder = root if key != "synthetic" else pristine
+    folder = None if folder is None else str(Path(folder).resolve())
+    return {
+        "dataset": key,
+        "root": folder if key != "synthetic" else None,
+        "pristine": folder if key == "synthetic" else None,
+        "images": folder_fingerprint(folder) if folder is not None and Path(folder).is_dir()
+        else None,
+    }  # fmt: skip
+
+
+def data_label(record: dict) -> str:
+    """``kadid10k at /data/K``, ``the synthetic set of /photos`` or ``... packaged photos``."""
+    if record.get("dataset") not in (None, "synthetic"):
+        return f"{record['dataset']} at {record.get('root')}"
+    if record.get("pristine"):
+        return f"the synthetic set of {record['pristine']}"
+    return "the synthetic set of the packaged photos"
+
+
+def data_options(record: dict, command: str) -> str:
+    """The options that name ``record``'s data for ``command``."""
+    if record.get("dataset") not in (None, "synthetic"):
+        if command == "pretrain":
+            return f"--dataset {record['dataset']} --root {record.get('root')}"
+        return f"--pretrain-dataset {record['dataset']} --pretrain-root {record.get('root')}"
+    if record.get("pristine"):
+        return f"--pristine {record['pristine']}"
+    return "no --pristine/--dataset option (the packaged photos)"
+
+
+def read_record(run_dir: str | os.PathLike, stage: str) -> dict | None:
+    try:
+        record = json.loads(record_path(run_dir, stage).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and "dataset" in record else None
+
+
+def write_record(run_dir: str | os.PathLike, stage: str, record: dict) -> Path:
+    from gmiqa.atomic import atomic_write_json
+
+    return atomic_write_json(record_path(run_dir, stage), record)
+
+
+def same_data(a: dict, b: dict) -> bool:
+    return all(a.get(k) == b.get(k) for k in ("dataset", "root", "pristine", "images"))
+
+
+def stages_needed(command: str, args) -> list[str]:
+    """The pre-training stages ``command`` may read or train (graph needs meta first)."""
+    if command == "pretrain":
+        names = {"both": ["meta", "graph"], "all": list(PRETRAINING_STAGES)}.get(
+            args.stage, [args.stage]
+        )
+    elif command in ("finetune", "ablation"):
+        text = args.inits if command == "ablation" else (args.compare_init or args.init)
+        names = [n.strip().lower() for n in str(text).split(",")]
+    else:
+        return []
+    out = []
+    for n in names:
+        for s in ["meta", "graph"] if n == "graph" else [n]:
+            if s in PRETRAINING_STAGES and s not in out:
+                out.append(s)
+    return out
+
+
+def choose_pretraining_data(run_dir: Path, command: str, args, stages: list[str]) -> dict:
+    """Check (pretrain) or pick (finetune) the pre-training data against the stage records.
+
+    Sets ``args.pretrain_dataset``, ``args.pretrain_root`` and ``args.pristine`` to the
+    data the command trains on; raises ConfigError when a finished stage holds other data.
+    """
+    if command == "pretrain":
+        dataset, root, pristine = args.dataset, args.root, args.pristine
+        explicit = True
+    else:
+        dataset = getattr(args, "pretrain_dataset", None)
+        root = getattr(args, "pretrain_root", None)
+        pristine = getattr(args, "pristine", None)
+        explicit = dataset is not None or pristine is not None
+    if dataset is not None and str(dataset).lower() != "synthetic" and pristine is not None:
+        option = "--dataset" if command == "pretrain" else "--pretrain-dataset"
+        raise ConfigError(f"give --pristine (synthetic distortions) or {option}, not both")
+    finished = {s: read_record(run_dir, s) for s in stages if stage_finished(run_dir, s)}
+    known = {s: r for s, r in finished.items() if r is not None}
+    if not explicit and known:  # finetune: the pre-training that is there
+        stage = next(s for s in ("graph", "graph_nometa", "meta") if s in known)
+        rec = known[stage]
+        dataset = None if rec["dataset"] == "synthetic" else rec["dataset"]
+        root, pristine = rec.get("root"), rec.get("pristine")
+        if root is not None and not Path(root).is_dir():
+            raise DatasetError(
+                f"{root}: the folder {stage} was pre-trained on ({data_label(rec)}, recorded in "
+                f"{record_path(run_dir, stage)}) no longer exists; pass it again where it is now, "
+                "or use a new --out"
+            )
+    if dataset is not None and str(dataset).lower() != "synthetic" and root is None:
+        raise ConfigError(
+            f"pre-training on {dataset} needs its folder: "
+            + ("--root DIR" if command == "pretrain" else "--pretrain-root DIR")
+        )
+    wanted = describe_data(dataset, root, pristine)
+    for stage, rec in known.items():
+        if same_data(rec, wanted):
+            continue
+        if (
+            rec.get("dataset") == wanted["dataset"]
+            and rec.get("root") == wanted["root"]
+            and (rec.get("pristine") == wanted["pristine"])
+        ):
+            change = f"the images in {wanted['root'] or wanted['pristine']} changed since then"
+        else:
+            change = f"this command would train it again on {data_label(wanted)}"
+        raise ConfigError(
+            f"{_checkpoint(run_dir, stage)}: {stage} is pre-trained on {data_label(rec)} and "
+            f"{change}; to use it give {data_options(rec, command)}, to train on other data "
+            "use a new --out"
+        )
+    if command != "pretrain" and known:
+        top = next(s for s in ("graph", "graph_nometa", "meta") if s in known)
+        print(f"gmiqa: {top} pre-trained on {data_label(known[top])} "
+              f"({_checkpoint(run_dir, top)})", file=sys.stderr)  # fmt: skip
+    for stage in stages:
+        if stage not in known and not stage_finished(run_dir, stage):
+            write_record(run_dir, stage, wanted)  # before training: a kill keeps it
+    if command == "pretrain":
+        args.pretrain_dataset, args.pretrain_root = dataset, root
+    else:
+        args.pretrain_dataset, args.pretrain_root = dataset, root
+        args.pristine = None if pristine is None else Path(pristine)
+    return wanted
+
+
+# -- the command wrapper ------------------------------------------------------------------
+
+
+def _check_backbone_weights(args) -> None:
+    path = getattr(args, "backbone_weights", None)
+    if path is None:
+        return
+    if not Path(path).is_file():
+        raise ConfigError(f"{path}: no such backbone weights file")
+    from gmiqa.models import build_model
+    from gmiqa.profiles import get_profile
+
+    # the first stage's model, built as training builds it: a mismatching file fails here
+    build_model(get_profile(args.profile).model, path)
+
+
+def _enclosing_run_folder(path: Path) -> Path | None:
+    p = Path(os.path.abspath(path)).parent
+    for _ in range(4):
+        if (p / LOCK_NAME).is_file():
+            return p
+        if p.parent == p:
+            break
+        p = p.parent
+    return None
+
+
+@contextlib.contextmanager
+def prepare_command(args) -> Iterator[None]:
+    """Check outputs and inputs, lock the run folder and choose pre-training data; then run.
+
+    Taught in ``notebooks/07_finetuning.ipynb``. ``gmiqa.cli.main`` runs every command
+    inside it; raises ConfigError/DatasetError (one line, exit 2) before any work.
+    """
+    from gmiqa.profiles import get_profile
+
+    command = args.command
+    started = time.time()
+    if command == "score":
+        lock_dir = None
+        if args.out is not None:
+            check_output_file(args.out)
+            lock_dir = _enclosing_run_folder(args.out)
+        if lock_dir is None:
+            yield
+            return
+        run_dir = lock_dir
+    else:
+        run_dir = Path(args.out) / get_profile(args.profile).name
+        check_output_folder(run_dir, f"--out {args.out}")
+    if command == "pretrain" and args.dataset is not None and args.root is None:
+        raise ConfigError(
+            f"pretrain --dataset {args.dataset} needs --root DIR (the {args.dataset} folder)"
+        )
+    argv = " ".join(sys.argv[1:]) or command
+    with RunFolderLock(run_dir, f"gmiqa {argv}"[:200]):
+        remove_stale_temporaries(run_dir, older_than=started - 3600)
+        _check_backbone_weights(args)
+        stages = stages_needed(command, args)
+        if stages:
+            choose_pretraining_data(run_dir, command, args, stages)
+        try:
+            yield
+        finally:  # temporaries left by killed commands before this one
+            remove_stale_temporaries(run_dir, older_than=started)
