@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -187,10 +188,19 @@ def test_the_results_chapter_types_no_paper_number():
 
 
 def test_stored_results_fit_the_tables():
+    """Every stored fine-tuning result appears, with its own SROCC and file, in the tables:
+    the init=graph ones in the overall table, every init in the ablation table."""
     stored = load_results(REPO / "data" / "results")
     gmiqa = [r for r in stored if "srocc_median" in r["metrics"]]
-    report.overall_table(paper_results(), gmiqa)
-    report.ablation_table(paper_results(), gmiqa, {})
+    assert {report.init_of(r) for r in gmiqa} >= {"none", "meta", "graph_nometa", "graph"}
+    overall = report.overall_table(paper_results(), gmiqa).records()
+    ablation = report.ablation_table(paper_results(), gmiqa, {}).records()
+    for doc in gmiqa:
+        srocc, name = doc["metrics"]["srocc_median"], Path(doc["source"]).name
+        shown = [(r["SROCC"], r["source"]) for r in ablation]
+        assert (srocc, name) in shown, name
+        if report.init_of(doc) == "graph":
+            assert (srocc, name) in [(r["SROCC"], r["source"]) for r in overall]
 
 
 def test_no_ablation_gain_across_fine_tuning_configurations():

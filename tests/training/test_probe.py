@@ -76,3 +76,41 @@ def test_run_probe_reports_the_level_order_over_all_types_and_over_severity_type
     assert report["level_srocc_severity_types"] == pytest.approx(
         np.mean([by_type[t] for t in ("1", "10", "11", "16")])
     )
+
+
+def test_ensure_probe_writes_a_missing_report_once_without_the_finetune_warning(tmp_path, capsys):
+    """A stage-2 checkpoint without its probe report gets one on the held-out references;
+    an existing report is kept; a profile holding no reference out has no probe."""
+    import json
+
+    import torch
+    from tiny_setup import tiny_profile
+
+    from gmiqa.checkpoint import save_checkpoint
+    from gmiqa.datasets.base import record_field
+    from gmiqa.datasets.synthetic import SyntheticIQADataset
+    from gmiqa.models import build_model
+    from gmiqa.training.probe import ensure_probe, probe_checkpoint_path
+    from gmiqa.training.samplers import holdout_references
+
+    small = {"image_size": (96, 96), "types": (1, 16), "levels": (1, 5)}
+    profile = tiny_profile().replace(data=small, pretrain={"holdout_references": 1})
+    ds = SyntheticIQADataset.from_profile(profile, cache_dir=tmp_path / "cache")
+    ds.progress = False
+    torch.manual_seed(0)
+    ck = save_checkpoint(tmp_path / "graph.safetensors", kind="graph",
+                         model=build_model(profile.model),
+                         config={"profile": profile.to_dict()}, state={"done": True})  # fmt: skip
+    assert ensure_probe(ck, tiny_profile(), ds, "cpu") is None  # nothing held out
+    assert not probe_checkpoint_path(ck).exists()
+    path = ensure_probe(ck, profile, ds, "cpu", seed=0)
+    assert path == probe_checkpoint_path(ck) and path.is_file()
+    report = json.loads(path.read_text())
+    held = holdout_references(record_field(ds, "ref_id"), 1, 0)
+    assert report["reference_ids"] == held and len(held) == 1
+    assert report["references"] == 1 and report["images"] == 4  # 2 types x 2 levels
+    assert 0.0 <= report["knn_type_accuracy"] <= 1.0
+    assert "warning" not in capsys.readouterr().err  # loaded on purpose: no fine-tune advice
+    path.write_text('{"kept": true}')
+    assert ensure_probe(ck, profile, ds, "cpu", seed=0) == path
+    assert json.loads(path.read_text()) == {"kept": True}
