@@ -423,9 +423,11 @@ def prepare_command(args) -> Iterator[None]:
         remove_stale_temporaries(run_dir, older_than=started - 3600)
         _check_backbone_weights(args)
         stages = stages_needed(command, args)
-        if stages:
-            choose_pretraining_data(run_dir, command, args, stages)
+        wanted = choose_pretraining_data(run_dir, command, args, stages) if stages else None
         try:
             yield
+            for stage in stages:  # a stage finished before records existed: now known
+                if read_record(run_dir, stage) is None and stage_finished(run_dir, stage):
+                    write_record(run_dir, stage, wanted)
         finally:  # temporaries left by killed commands before this one
             remove_stale_temporaries(run_dir, older_than=started)

@@ -160,3 +160,21 @@ def test_stale_temporaries_are_removed(tmp_path):
     keep.write_bytes(b"x")
     assert remove_stale_temporaries(tmp_path) == [stale]
     assert keep.exists() and not stale.exists()
+
+
+def test_a_stage_finished_before_records_gets_one_after_a_command_that_used_it(tmp_path):
+    from gmiqa.runfolder import prepare_command
+
+    photos = _photos(tmp_path / "photos")
+    run = tmp_path / "runs" / "smoke"
+    _finished(run, "meta", None)  # e.g. trained by a notebook: no record
+    args = argparse.Namespace(command="pretrain", profile="smoke", out=tmp_path / "runs",
+                              stage="meta", dataset=None, root=None, pristine=photos,
+                              backbone_weights=None)  # fmt: skip
+    with prepare_command(args):
+        assert read_record(run, "meta") is None
+    assert read_record(run, "meta")["pristine"] == str(photos.resolve())
+    with pytest.raises(RuntimeError), prepare_command(args):  # a failed command: no record
+        (run / "checkpoints" / "meta.data.json").unlink()
+        raise RuntimeError("failed")
+    assert read_record(run, "meta") is None

@@ -87,7 +87,7 @@ def load_livec(root: str | os.PathLike, transform=None) -> ImageListDataset:
     images = folder / "Images"
     records = []
     for index, (name, raw, score) in enumerate(zip(names, mos, scores)):
-        path = image_in_root(images, name, mos_file)
+        path = image_in_root(images, name, names_file)
         require_image(path, mos_file)
         records.append(IQARecord(name, float(score), float(raw), index, 0, 0, str(path)))
     return ImageListDataset(records, "livec", folder, transform)
