@@ -33,7 +33,12 @@ import time
 from pathlib import Path
 
 from gmiqa.errors import GMIQAError, NotebookExecutionError
-from gmiqa.evidence import evidence_figure, evidence_markdown, recipe_search_markdown
+from gmiqa.evidence import (
+    evidence_figure,
+    evidence_headline,
+    evidence_markdown,
+    recipe_search_markdown,
+)
 
 EVIDENCE_FIGURE = "livec-dev-ablation.png"  # drawn into the staged book/figures at build time
 
@@ -284,16 +289,13 @@ def executed_profiles(stage: Path) -> list[str]:
     return sorted(found)
 
 
-def _short_sha(commit: str) -> str:
-    sha, plus, rest = commit.partition("+")
-    return sha[:10] + plus + rest
-
-
 def book_substitutions(stage: Path) -> dict[str, str]:
     """What the intro says about this copy: the profile(s) it was executed with, the commit."""
     from gmiqa.profiles import get_profile
     from gmiqa.provenance import git_commit
+    from gmiqa.results_table import short_commit
 
+    sha, _, rest = short_commit(git_commit()).partition(" ")
     profiles = executed_profiles(stage)
     descriptions = []
     for name in profiles:
@@ -303,7 +305,7 @@ def book_substitutions(stage: Path) -> dict[str, str]:
             descriptions.append(f"**{name}**")
     return {
         "book_profile": " and ".join(descriptions) or "**unknown**",
-        "book_commit": f"`{_short_sha(git_commit())}`",
+        "book_commit": f"`{sha}`" + (f" {rest}" if rest else ""),
         "book_date": time.strftime("%Y-%m-%d", time.gmtime()),
     }
 
@@ -318,6 +320,7 @@ def configure_stage(stage: Path) -> None:
     parse = config.setdefault("parse", {})
     subs = book_substitutions(stage)
     # the intro leads with the stored real-photo result (gmiqa.evidence)
+    subs["livec_headline"] = evidence_headline(REPO / "data" / "results")
     subs["livec_evidence"] = evidence_markdown(REPO / "data" / "results")
     subs["recipe_search"] = recipe_search_markdown(REPO / "data" / "results")
     evidence_figure(REPO / "data" / "results", stage / "book" / "figures" / EVIDENCE_FIGURE)
