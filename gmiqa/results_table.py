@@ -48,10 +48,10 @@ def short_commit(commit: str) -> str:
 
 # Folders of the machine a stored result was made on, as a reader's command names them.
 _MACHINE_PATHS = (
-    (r"(?:\S*/)?shared/data/pristine/?", "PRISTINE"),
-    (r"(?:\S*/)?shared/data/livec_dev/?", "LIVEC_DEV"),
-    (r"(?:\S*/)?shared/data/csiq_sample/?", "CSIQ_SAMPLE"),
-    (r"/(?:work|tmp|home|root)/\S*", "DIR"),
+    (r"(?:[^\s()'\",;]*/)?shared/data/pristine/?", "PRISTINE"),
+    (r"(?:[^\s()'\",;]*/)?shared/data/livec_dev/?", "LIVEC_DEV"),
+    (r"(?:[^\s()'\",;]*/)?shared/data/csiq_sample/?", "CSIQ_SAMPLE"),
+    (r"/(?:work|tmp|home|root)/[^\s()'\",;]*", "DIR"),
 )
 
 
@@ -96,7 +96,7 @@ def provenance_cells(result: Mapping) -> dict[str, str]:
         device = f"{device} ({name})"
     return {
         "profile": str(block["profile"]),
-        "dataset": str(block["dataset"]),
+        "dataset": public_command(str(block["dataset"])),  # no folder of the machine
         "device": device,
         "commit": short_commit(block["commit"]),
         "date": str(block["date"]),

@@ -204,3 +204,16 @@ def test_no_ablation_gain_across_fine_tuning_configurations():
     none = _doc(source="b.json", init="none")  # an older run without the loss recorded
     recs = {r["row"]: r for r in report.ablation_table(paper_results(), [full, none], {}).records()}
     assert recs["paper +SPP"]["gain over no pre-training %"] == report.MISSING
+
+
+def test_stored_commands_and_datasets_name_no_folder_of_the_machine():
+    from gmiqa.results_table import public_command, short_commit
+
+    assert public_command("synthetic (/work/shared/data/pristine)") == "synthetic (PRISTINE)"
+    assert (
+        public_command("gmiqa ablation --root ../shared/data/livec_dev --out /tmp/x/runs --quiet")
+        == "gmiqa ablation --root LIVEC_DEV --out DIR --quiet"
+    )
+    assert short_commit("3e080602497834ab+dirty") == "3e08060249 with uncommitted changes"
+    doc = _doc(dataset="synthetic (/work/shared/data/pristine)")
+    assert report.provenance_cells(doc)["dataset"] == "synthetic (PRISTINE)"
