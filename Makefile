@@ -7,6 +7,10 @@ PY       := $(VENV)/bin/python
 PROFILE  ?= cpu
 JOBS     ?= 2
 STAMP    := $(VENV)/.gmiqa-installed
+# The optional CSIQ demo of chapters 07 and 09 reads ten CSIQ images from this folder when
+# the project's reference data sit next to the repository (a reader sets it, or uses
+# DATA_DIR/csiq_sample).
+export GMIQA_CSIQ_SAMPLE ?= $(wildcard $(abspath ../shared/data/csiq_sample))
 
 .PHONY: setup book execute build-book test lint unit notebooks clean lab
 

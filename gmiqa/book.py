@@ -33,7 +33,12 @@ import time
 from pathlib import Path
 
 from gmiqa.errors import GMIQAError, NotebookExecutionError
-from gmiqa.evidence import evidence_figure, evidence_markdown, recipe_search_markdown
+from gmiqa.evidence import (
+    evidence_figure,
+    evidence_headline,
+    evidence_markdown,
+    recipe_search_markdown,
+)
 
 EVIDENCE_FIGURE = "livec-dev-ablation.png"  # drawn into the staged book/figures at build time
 
@@ -284,16 +289,13 @@ def executed_profiles(stage: Path) -> list[str]:
     return sorted(found)
 
 
-def _short_sha(commit: str) -> str:
-    sha, plus, rest = commit.partition("+")
-    return sha[:10] + plus + rest
-
-
 def book_substitutions(stage: Path) -> dict[str, str]:
     """What the intro says about this copy: the profile(s) it was executed with, the commit."""
     from gmiqa.profiles import get_profile
     from gmiqa.provenance import git_commit
+    from gmiqa.results_table import short_commit
 
+    sha, _, rest = short_commit(git_commit()).partition(" ")
     profiles = executed_profiles(stage)
     descriptions = []
     for name in profiles:
@@ -303,7 +305,7 @@ def book_substitutions(stage: Path) -> dict[str, str]:
             descriptions.append(f"**{name}**")
     return {
         "book_profile": " and ".join(descriptions) or "**unknown**",
-        "book_commit": f"`{_short_sha(git_commit())}`",
+        "book_commit": f"`{sha}`" + (f" {rest}" if rest else ""),
         "book_date": time.strftime("%Y-%m-%d", time.gmtime()),
     }
 
@@ -318,6 +320,7 @@ def configure_stage(stage: Path) -> None:
     parse = config.setdefault("parse", {})
     subs = book_substitutions(stage)
     # the intro leads with the stored real-photo result (gmiqa.evidence)
+    subs["livec_headline"] = evidence_headline(REPO / "data" / "results")
     subs["livec_evidence"] = evidence_markdown(REPO / "data" / "results")
     subs["recipe_search"] = recipe_search_markdown(REPO / "data" / "results")
     evidence_figure(REPO / "data" / "results", stage / "book" / "figures" / EVIDENCE_FIGURE)
@@ -362,6 +365,19 @@ LEAKED_PATH = re.compile(
     r"/root/|/Users/[^/\s\"'<]+|[A-Za-z]:\\Users\\)|pytest-of-"
 )
 RAW_LATEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\$[^$<>\n]{0,80}?\\[A-Za-z]+[^$<>\n]{0,80}?\$")
+# Words a reader must not meet: folders outside the repository, the project's internal
+# issue numbers and files, and git's raw mark for uncommitted changes.
+INTERNAL_WORDS = re.compile(r"\.\./shared|/work/|\bIssue \d+|\bmethod\.md\b|\+dirty")
+
+
+def internal_words(text: str) -> list[str]:
+    """Each internal word in ``text`` with a little context (``check_html`` and the page
+    scan of ``tests/test_book.py`` use it)."""
+    return [
+        repr(text[max(0, m.start() - 30) : m.end() + 30]) for m in INTERNAL_WORDS.finditer(text)
+    ]
+
+
 HASH_ALT = re.compile(r"^[0-9a-f]{12,}$|\.(?:png|jpe?g|svg|gif)$|_images/", re.I)
 SKIPPED_TEXT = ("script", "style", "pre", "code", "textarea")
 
@@ -429,6 +445,9 @@ def check_html(html_dir: str | Path) -> list[str]:
 
     - a script or stylesheet loaded from another site (``http(s)://`` or ``//``);
     - a temporary-folder (``/tmp``, pytest's ``pytest-of-...``) or home-folder path;
+    - a folder outside the repository (``../shared``, ``/work/``), an internal issue number
+      ("Issue 13"), the project's own specification file (``method.md``) or a raw
+      ``+dirty`` commit (:data:`INTERNAL_WORDS`);
     - LaTeX left as text outside rendered maths (``\\(``, ``\\[``, ``$$``, ``$\\alpha$``);
     - a figure image without alt text, or whose alt text is a hash or a file name;
     - a link inside the book to a page or an anchor that does not exist.
@@ -445,6 +464,7 @@ def check_html(html_dir: str | Path) -> list[str]:
         for m in sorted({m.group(0) for m in LEAKED_PATH.finditer(raw)}):
             at = raw.find(m)
             problems.append(f"{name}: leaks a local path {raw[max(0, at - 40) : at + 60]!r}")
+        problems += [f"{name}: internal word {w}" for w in internal_words(raw)]
         text = "".join(parser.text)
         for m in RAW_LATEX.finditer(text):
             at = m.start()

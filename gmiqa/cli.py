@@ -9,6 +9,7 @@ Taught in ``notebooks/07_finetuning.ipynb``. Subcommands::
     gmiqa evaluate --checkpoint CKPT --dataset NAME --root DIR
     gmiqa score --checkpoint CKPT [--json] [--out FILE.csv|FILE.json] [--batch-size N]
                 [--workers N] FILE|FOLDER|GLOB ...
+    gmiqa livec-dev --release DIR --out DIR [--names FILE]
 
 Every subcommand takes ``--profile`` (smoke, cpu, gpu), ``--device`` (auto, cpu, cuda),
 ``--out`` (run folder root; a profile's files go to ``OUT/<profile>``; for ``score``: a CSV
@@ -193,6 +194,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=positive_int, default=min(4, os.cpu_count() or 1),
                    help="threads decoding images (default: min(4, CPUs))")  # fmt: skip
     p.add_argument("images", nargs="+", help="image files, folders or glob patterns")
+
+    p = sub.add_parser("livec-dev", help="build the 300-photo LIVEC development set from a "
+                       "LIVEC download and data/livec-dev.txt (gmiqa.datasets.livec_dev)")  # fmt: skip
+    p.add_argument("--release", type=Path, required=True,
+                   help="the LIVEC download (ChallengeDB_release or its parent)")  # fmt: skip
+    p.add_argument("--out", type=Path, required=True,
+                   help="folder that receives ChallengeDB_release/ of the development set")  # fmt: skip
+    p.add_argument("--names", type=Path, default=None,
+                   help="list of file names (default: data/livec-dev.txt of this checkout)")  # fmt: skip
+    p.set_defaults(profile="cpu")
     return parser
 
 
@@ -328,12 +339,21 @@ def cmd_score(args) -> int:
     return EXIT_USER_ERROR if any("error" in r for r in results) else 0
 
 
+def cmd_livec_dev(args) -> int:
+    from gmiqa.datasets.livec_dev import build_livec_dev
+
+    dest = build_livec_dev(args.release, args.out, args.names)
+    print(f"written: {dest} (read it with --dataset livec --root {dest})")
+    return 0
+
+
 COMMANDS = {
     "pretrain": cmd_pretrain,
     "finetune": cmd_finetune,
     "ablation": cmd_ablation,
     "evaluate": cmd_evaluate,
     "score": cmd_score,
+    "livec-dev": cmd_livec_dev,
 }
 
 

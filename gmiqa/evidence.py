@@ -48,6 +48,67 @@ def _paired_wins(rows: Mapping, a: str, b: str) -> tuple[int, int] | None:
     return sum(1 for p, q in zip(x, y) if p > q), len(x)
 
 
+def _iqr(row: Mapping) -> str:
+    return f"{row['srocc_median']:.2f} (IQR {row['srocc_q25']:.2f}-{row['srocc_q75']:.2f})"
+
+
+def evidence_headline(results_dir: str | Path, profile: str = "cpu") -> str:
+    """The intro's (and the README's) first sentence: the real-photo result with its spread
+    and its scale (profile, photos, splits, split seeds), read from the stored files.
+
+    Raises FileNotFoundError naming the missing seed-0 file.
+    """
+    files = evidence_files(results_dir, profile)
+    if not files or not files[0].name.endswith(f"-{profile}.json"):
+        raise FileNotFoundError(
+            f"{Path(results_dir) / f'ablation-livec-{profile}.json'}: the stored LIVEC "
+            "ablation the book leads with is missing"
+        )
+    docs = [load_ablation(f) for f in files]
+    seeds = [str(d["metrics"].get("seed", 0)) for d in docs]
+    rows = [d["metrics"]["rows"] for d in docs]
+    splits = max(int(r.get("splits") or 0) for r in rows[0].values())
+
+    def per_seed(name: str) -> str:
+        return " / ".join(_iqr(r[name]) if name in r else "not run" for r in rows)
+
+    said = [f"a median SROCC of {per_seed('graph')} against {per_seed('none')} from a random start"]
+    if all("brisque" in r for r in rows):
+        said.append(f"and {per_seed('brisque')} for BRISQUE")
+    wins = [_paired_wins(r, "graph", "none") for r in rows]
+    beats = [_paired_wins(r, "graph", "brisque") for r in rows]
+    counts = []
+    if all(wins):
+        counts.append(f"above the random start on {sum(w[0] for w in wins)} of "
+                      f"{sum(w[1] for w in wins)} splits")  # fmt: skip
+    if all(beats):
+        counts.append(f"above BRISQUE on {sum(b[0] for b in beats)} of {sum(b[1] for b in beats)}")
+    photos = docs[0]["metrics"].get("images") or 300
+    return (
+        f"On {photos} LIVEC photos rated by people (a development set), the small network of "
+        f"the `{docs[0]['provenance']['profile']}` profile, pre-trained for minutes on "
+        f"2 CPU cores, reaches {' '.join(said)} "
+        f"({splits} splits on each of {len(docs)} split seeds, {' / '.join(seeds)}; "
+        f"{', '.join(counts)})."
+    )
+
+
+def recipe_fingerprint(profile: str = "cpu") -> str:
+    """A short hash of the settings that make a stored result: the profile's data, model,
+    stage 1, stage 2 and fine-tuning settings (not the switches that give the same numbers,
+    ``two_pass`` and ``vmap_tasks``). Stored evidence records it; a test compares it with
+    the current profile's, so a result of an older recipe cannot pass as current.
+    """
+    from gmiqa.profiles import get_profile
+    from gmiqa.training.loop import config_fingerprint
+
+    p = get_profile(profile).to_dict()
+    used = {k: p[k] for k in ("data", "model", "meta", "pretrain", "finetune", "amp")}
+    used["meta"] = {k: v for k, v in used["meta"].items() if k != "vmap_tasks"}
+    used["pretrain"] = {k: v for k, v in used["pretrain"].items() if k != "two_pass"}
+    return config_fingerprint(used)
+
+
 def evidence_markdown(results_dir: str | Path, profile: str = "cpu") -> str:
     """The intro's evidence as Markdown: a compact table and what it does and does not show.
 
@@ -196,6 +257,7 @@ def store_ablation(summary_path: str | Path, out_path: str | Path, command: str,
     summary = read_json(summary_path)
     doc = ablation_result(summary, command)
     doc["metrics"]["finetune_recipe"] = dataclasses.asdict(get_profile(profile).finetune)
+    doc["metrics"]["recipe_fingerprint"] = recipe_fingerprint(profile)
     pretraining = {}
     for name, row in summary["rows"].items():
         init = row.get("init")

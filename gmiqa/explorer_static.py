@@ -106,7 +106,8 @@ _JS = r"""
     }
     var layout = {title: {text: v.name + ": " + idx.length + " of " + v.x.length + " points",
         font: {size: 13}, x: 0.01, xanchor: "left"}, hovermode: "closest",
-      margin: {l: 30, r: 10, t: 40, b: 30},
+      // the toolbar stands on the right edge, not over the title
+      modebar: {orientation: "v"}, margin: {l: 30, r: 40, t: 40, b: 30},
       xaxis: {title: {text: "UMAP 1"}, showticklabels: false, zeroline: false},
       yaxis: {title: {text: "UMAP 2"}, showticklabels: false, zeroline: false},
       legend: {font: {size: 10}}, height: 480};

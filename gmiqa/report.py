@@ -49,7 +49,6 @@ from gmiqa.results_table import (  # noqa: F401  (re-exported: report.ResultsTab
     ResultsTable,
     Row,
     _is_number,
-    _short_commit,
     _source_name,
     checked,
     provenance_cells,

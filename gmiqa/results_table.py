@@ -33,9 +33,38 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _short_commit(commit: str) -> str:
+DIRTY = "with uncommitted changes"
+
+
+def short_commit(commit: str) -> str:
+    """A commit as a reader sees it: 10 hex digits, and ``"<sha> with uncommitted changes"``
+    for ``gmiqa.provenance.git_commit``'s ``"<sha>+dirty"`` (taught in
+    ``notebooks/09_results.ipynb``)."""
     sha, plus, rest = str(commit).partition("+")
-    return sha[:10] + (plus + rest if plus else "")
+    if not plus:
+        return sha[:10]
+    return sha[:10] + (f" {DIRTY}" if rest == "dirty" else f" ({rest})")
+
+
+# Folders of the machine a stored result was made on, as a reader's command names them.
+_MACHINE_PATHS = (
+    (r"(?:[^\s()'\",;]*/)?shared/data/pristine/?", "PRISTINE"),
+    (r"(?:[^\s()'\",;]*/)?shared/data/livec_dev/?", "LIVEC_DEV"),
+    (r"(?:[^\s()'\",;]*/)?shared/data/csiq_sample/?", "CSIQ_SAMPLE"),
+    (r"/(?:work|tmp|home|root)/[^\s()'\",;]*", "DIR"),
+)
+
+
+def public_command(command: str) -> str:
+    """A stored command with the folders of the machine it ran on replaced by the names the
+    book's commands use (``PRISTINE``, ``LIVEC_DEV``, ``DIR``); taught in
+    ``notebooks/09_results.ipynb``."""
+    import re
+
+    text = str(command)
+    for pattern, name in _MACHINE_PATHS:
+        text = re.sub(pattern, name, text)
+    return text
 
 
 def _source_name(result: Mapping) -> str:
@@ -67,9 +96,9 @@ def provenance_cells(result: Mapping) -> dict[str, str]:
         device = f"{device} ({name})"
     return {
         "profile": str(block["profile"]),
-        "dataset": str(block["dataset"]),
+        "dataset": public_command(str(block["dataset"])),  # no folder of the machine
         "device": device,
-        "commit": _short_commit(block["commit"]),
+        "commit": short_commit(block["commit"]),
         "date": str(block["date"]),
         "source": _source_name(result),
     }

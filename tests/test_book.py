@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import nbformat
@@ -122,6 +123,11 @@ def test_html_check_finds_what_a_reader_would_meet(tmp_path):
         ('<img src="_images/3f2a.png">', "alt"),
         ('<a href="missing.html">x</a>', "leads nowhere"),
         ('<a href="#nowhere">x</a>', "no anchor"),
+        ("<p>photos in <code>../shared/data/pristine</code></p>", "internal word"),
+        ("<p>--pristine /work/shared/data/pristine</p>", "internal word"),
+        ("<h2>Issue 13: vmapped steps</h2>", "internal word"),
+        ("<p>the specification (method.md)</p>", "internal word"),
+        ("<td>3e08060+dirty</td>", "internal word"),
     ]:
         problems = check_html(_page(tmp_path, body))
         assert any(what in line for line in problems), (body, problems)
@@ -167,3 +173,41 @@ def test_junit_totals_add_up_both_pytest_runs(tmp_path):
     )
     b.write_text('<testsuite tests="2" failures="0" errors="1" skipped="0"/>')
     assert junit_totals([a, b]) == {"tests": 7, "failures": 1, "errors": 1, "skipped": 1}
+
+
+PAGES = sorted((REPO / "book").glob("*.md")) + sorted((REPO / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", PAGES, ids=[p.name for p in PAGES])
+def test_pages_name_nothing_outside_the_repository(path):
+    """A reader has no ../shared, no /work and no issue tracker: no page names them."""
+    from gmiqa.book import internal_words
+
+    if path.suffix == ".ipynb":
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        text = "\n".join("".join(c["source"]) for c in nb["cells"])
+    else:
+        text = path.read_text(encoding="utf-8")
+    found = internal_words(text)
+    assert not found, f"{path.relative_to(REPO)}: " + "; ".join(found)
+
+
+CHAPTER_OPENING = ("## Overview", "## Prerequisites", "## Time to run")
+CHAPTER_CLOSING = ("## Exercises", "## Summary", "## What next")
+
+
+CHAPTERS = [p for p in PAGES if p.suffix == ".ipynb"]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_every_chapter_opens_and_closes_the_same_way(path):
+    """Overview, Prerequisites, Time to run first; Exercises, Summary, What next last."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    heads = re.findall(r"^## .+$", text, re.M)
+    assert tuple(heads[:3]) == CHAPTER_OPENING, f"{path.name} opens with {heads[:3]}"
+    assert tuple(heads[-3:]) == CHAPTER_CLOSING, f"{path.name} closes with {heads[-3:]}"
+    exercises = text.split("## Exercises", 1)[1].split("## Summary", 1)[0]
+    assert len(re.findall(r"^\s*\d+\.\s", exercises, re.M)) >= 2, (
+        f"{path.name}: fewer than two numbered exercises"
+    )

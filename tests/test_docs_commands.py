@@ -14,6 +14,8 @@ they take seconds on a CPU and need nothing but this repository:
   ``tests/datasets/conftest.py``, images enlarged to 160x128 so the smoke profile can train on them);
   ``--pristine`` (and ``--root`` of the synthetic set) -> a folder of a few photos;
 - ``--backbone-weights F`` -> the smoke backbone's weights saved as F's file type;
+- ``livec-dev --release D`` -> a LIVEC release in the official layout holding the 300
+  photos of ``data/livec-dev.txt`` (tiny images), ``--out O`` -> ``TMP/out/O``;
 - a checkpoint placeholder (``CKPT``) -> the newest fine-tuned checkpoint (sidecar kind
   ``finetune``) the earlier commands wrote; a documented checkpoint path is mapped as a run
   path and must exist;
@@ -173,6 +175,26 @@ def _livec(root: Path, n: int = 24) -> Path:
     return folder
 
 
+def _livec_release(root: Path) -> Path:
+    """A LIVEC download that holds the development set's photos (8x8 BMP each)."""
+    import scipy.io
+
+    from gmiqa.datasets.livec_dev import default_list, read_list
+
+    folder = root / "ChallengeDB_release"
+    names = [f"t{i}.bmp" for i in range(1, 8)] + read_list(default_list())
+    cell = np.empty((len(names), 1), dtype=object)
+    cell[:, 0] = names
+    (folder / "Data").mkdir(parents=True)
+    for variable, value in (("AllImages_release", cell),
+                            ("AllMOS_release", np.linspace(10.0, 90.0, len(names))[None, :]),
+                            ("AllStdDev_release", np.full((1, len(names)), 15.0))):  # fmt: skip
+        scipy.io.savemat(folder / "Data" / f"{variable}.mat", {variable: value})
+    for name in names[7:]:
+        _image(folder / "Images" / name, len(name), size=(8, 8))
+    return folder
+
+
 class Fixtures:
     def __init__(self, tmp: Path):
         self.tmp = tmp
@@ -208,6 +230,11 @@ class Fixtures:
                 _enlarge_images(folder)
             self._made[key] = folder
         return self._made[key]
+
+    def release(self) -> Path:
+        if "release" not in self._made:
+            self._made["release"] = _livec_release(self.tmp / "fixtures" / "release")
+        return self._made["release"]
 
     def backbone_weights(self, documented: str) -> Path:
         import torch
@@ -301,6 +328,8 @@ def adapt(command: DocCommand, fx: Fixtures) -> list[str] | str:
             value = str(fx.pristine() if dataset in (None, "synthetic") else fx.dataset(dataset))
         elif name == "--backbone-weights":
             value = str(fx.backbone_weights(value))
+        elif name == "--release":
+            value = str(fx.release())
         elif name == "--splits":
             value = str(min(int(value), MAX_SPLITS))
         elif name in PATH_OPTIONS and value is not None:
@@ -317,7 +346,7 @@ def adapt(command: DocCommand, fx: Fixtures) -> list[str] | str:
         argv.append(name)
         if value is not None:
             argv.append(value)
-    if "--profile" not in given:
+    if "--profile" not in given and "--profile" in _options(sub):
         argv += ["--profile", "smoke"]
     if sub != "score" and "--out" not in given:
         argv += ["--out", str(out_root)]
@@ -344,7 +373,17 @@ def _run(argv: list[str]) -> tuple[int | str, str, str]:
 def test_the_docs_hold_the_workflow_commands():
     commands = documented_commands()
     subcommands = {c.tokens[1] for c in commands if len(c.tokens) > 1}
-    assert {"pretrain", "finetune", "ablation", "evaluate", "score"} <= subcommands, subcommands
+    assert {"pretrain", "finetune", "ablation", "evaluate", "score", "livec-dev"} <= subcommands, (
+        subcommands
+    )
+    # the gpu profile's fine-tuning assumes ImageNet weights, and pre-training without
+    # --pristine would use the 13 packaged photos: every gpu command that trains says both
+    for c in commands:
+        profile = c.tokens[c.tokens.index("--profile") + 1] if "--profile" in c.tokens else ""
+        if profile == "gpu" and c.tokens[1] in ("pretrain", "finetune", "ablation"):
+            assert "--backbone-weights" in c.tokens, f"{c.doc}:{c.line}: {c.text}"
+            if "--dataset" not in c.tokens or "kadid10k" not in c.tokens:
+                assert "--pristine" in c.tokens, f"{c.doc}:{c.line}: {c.text}"
     parser = build_parser()
     known = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     assert subcommands <= set(known), f"not gmiqa subcommands: {subcommands - set(known)}"

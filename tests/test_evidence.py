@@ -94,3 +94,50 @@ def test_store_ablation_records_recipe_and_pretraining(tmp_path):
         "probe": {"knn_type_accuracy": 0.5},
     }
     assert doc["metrics"]["rows"]["graph"]["init"] == "graph.safetensors"  # no local paths
+
+
+def test_stored_evidence_claims_the_current_recipe_fingerprint():
+    """Fails when the profile changed after the stored result the book shows was made."""
+    from gmiqa.evidence import recipe_fingerprint
+
+    shown = evidence_files(RESULTS)
+    assert shown
+    for f in sorted(RESULTS.glob("*.json")):
+        doc = json.loads(f.read_text())
+        claimed = doc["metrics"].get("recipe_fingerprint")
+        if f in shown:
+            assert claimed, f"{f.name}: the book shows it, but it records no recipe_fingerprint"
+        if claimed:
+            current = recipe_fingerprint(doc["provenance"]["profile"])
+            assert claimed == current, (
+                f"{f.name}: made by recipe {claimed}, the {doc['provenance']['profile']} "
+                f"profile is now {current}: re-run it (its command is in the file)"
+            )
+
+
+def test_recipe_fingerprint_follows_the_settings_that_change_results(monkeypatch):
+    from gmiqa import profiles
+    from gmiqa.evidence import recipe_fingerprint
+
+    before = recipe_fingerprint("cpu")
+    cpu = profiles.get_profile("cpu")
+    same = cpu.replace(pretrain={"two_pass": not cpu.pretrain.two_pass})
+    other = cpu.replace(pretrain={"steps": cpu.pretrain.steps + 1})
+    monkeypatch.setitem(profiles.PROFILES, "cpu", same)
+    assert recipe_fingerprint("cpu") == before  # same gradients, same numbers
+    monkeypatch.setitem(profiles.PROFILES, "cpu", other)
+    assert recipe_fingerprint("cpu") != before
+
+
+def test_the_readme_states_the_headline_numbers():
+    """The README's two lines are typed; they must say what the stored files say."""
+    import re
+
+    from gmiqa.evidence import evidence_headline
+
+    head = evidence_headline(RESULTS)
+    readme = " ".join((RESULTS.parent.parent / "README.md").read_text().split())
+    numbers = re.findall(r"\d\.\d\d \(IQR \d\.\d\d-\d\.\d\d\)", head)
+    assert len(numbers) == 6  # GMIQA, random start, BRISQUE on two split seeds
+    for n in numbers + re.findall(r"\d+ of \d+ splits", head):
+        assert n in readme, f"README.md does not say {n!r} (the stored evidence does)"

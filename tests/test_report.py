@@ -114,7 +114,7 @@ def test_every_measured_number_has_its_provenance_in_its_row():
     row = _row_cells(md, "synth")
     assert (row["SROCC"], row["PLCC"], row["splits"]) == ("0.610", "0.630", "3")
     assert row["profile"] == "cpu" and row["dataset"] == "synthetic" and row["device"] == "cpu"
-    assert row["commit"] == "0123456789+dirty" and row["date"] == PROV["date"]
+    assert row["commit"] == "0123456789 with uncommitted changes" and row["date"] == PROV["date"]
     assert row["source"] == "synthetic_cpu.json"
     assert row["paper SROCC"] == report.NOT_IN_PAPER
     # the paper's four sets: the paper's numbers, and a command where GMIQA was not measured
@@ -125,7 +125,13 @@ def test_every_measured_number_has_its_provenance_in_its_row():
     )
     assert livec["SROCC"] == report.NOT_ON_MACHINE and livec["source"].startswith("run: gmiqa")
     html = table.to_html()
-    for value in ("0.610", "0123456789+dirty", PROV["date"], "synthetic_cpu.json"):
+    assert "+dirty" not in html
+    for value in (
+        "0.610",
+        "0123456789 with uncommitted changes",
+        PROV["date"],
+        "synthetic_cpu.json",
+    ):
         assert value in html
     counts = table.count()
     assert counts["measured"] == 3 and counts["measured_with_provenance"] == 3
@@ -208,3 +214,16 @@ def test_no_ablation_gain_across_fine_tuning_configurations():
     none = _doc(source="b.json", init="none")  # an older run without the loss recorded
     recs = {r["row"]: r for r in report.ablation_table(paper_results(), [full, none], {}).records()}
     assert recs["paper +SPP"]["gain over no pre-training %"] == report.MISSING
+
+
+def test_stored_commands_and_datasets_name_no_folder_of_the_machine():
+    from gmiqa.results_table import public_command, short_commit
+
+    assert public_command("synthetic (/work/shared/data/pristine)") == "synthetic (PRISTINE)"
+    assert (
+        public_command("gmiqa ablation --root ../shared/data/livec_dev --out /tmp/x/runs --quiet")
+        == "gmiqa ablation --root LIVEC_DEV --out DIR --quiet"
+    )
+    assert short_commit("3e080602497834ab+dirty") == "3e08060249 with uncommitted changes"
+    doc = _doc(dataset="synthetic (/work/shared/data/pristine)")
+    assert report.provenance_cells(doc)["dataset"] == "synthetic (PRISTINE)"
