@@ -47,6 +47,31 @@ def config_fingerprint(config: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def stage_config(stage: str, profile, seed: int, used: dict, data: str | None,
+                 backbone_weights, weights_identity: str | None, **recorded) -> dict:  # fmt: skip
+    """The configuration stored with a pre-training checkpoint (stage 1 or 2), fingerprinted.
+
+    The fingerprint covers what the stage's weights depend on: the stage, seed, data and
+    model settings, ``amp``, the stage's own ``used`` settings, how held-out references
+    are picked, the data's fingerprint and the backbone weights' identity
+    (``weights_identity``). ``recorded`` is stored beside them, after the profile.
+    Taught in ``notebooks/05_meta_learning.ipynb``.
+    """
+    p = profile.to_dict()
+    fingerprinted = {
+        "stage": stage, "seed": int(seed), "data": p["data"], "model": p["model"],
+        "amp": p["amp"], **used,
+        "holdout_rule": "at most a quarter",  # how samplers.holdout_references picks them
+        "data_fingerprint": data,  # other photos or another labelled set: another run
+        "backbone_weights": weights_identity,
+    }  # fmt: skip
+    return {
+        "stage": stage, "seed": int(seed), "profile": p, **recorded, "data_fingerprint": data,
+        "backbone_weights": str(backbone_weights) if backbone_weights else None,
+        "fingerprint": config_fingerprint(fingerprinted),
+    }  # fmt: skip
+
+
 def file_identity(path) -> str | None:
     """Name, size and mtime of a file such as a weights file (None for none): a fingerprint part."""
     if path is None:
