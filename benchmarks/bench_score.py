@@ -41,8 +41,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -252,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_out:
         from gmiqa.device import describe_environment
         from gmiqa.provenance import provenance
-        from gmiqa.results import make_result, write_result
+        from gmiqa.results import make_result, script_command, write_result
 
         block = provenance(device=str(dev), cpu_threads=torch.get_num_threads(),
                            environment=describe_environment())  # fmt: skip
@@ -271,16 +269,13 @@ def main(argv: list[str] | None = None) -> int:
             },  # fmt: skip
             profile=",".join(MODELS[n] for n in names),
             dataset=f"{len(paths)} crops {args.size}x{args.size} of {source}",
-            command=" ".join(
-                shlex.quote(a) for a in ["python", "benchmarks/bench_score.py", *sys.argv[1:]]
-            ),
+            command=script_command("benchmarks/bench_score.py"),
             title=f"gmiqa score vs plain ResNet-50 inference ({dev})",
             notes="One run, side by side; ratios are images/s over plain ResNet-50 images/s "
             "on the same decoded images in the same process. gmiqa_score_* includes decoding.",
             provenance_block=block,
         )
-        write_result(args.out, result)
-        print(f"# wrote {args.out}")
+        print(f"# wrote {write_result(args.out, result)}")
     return 0
 
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +148,13 @@ def make_result(
     if notes:
         obj["notes"] = notes
     return validate_result(obj, title or f"result for {dataset}")
+
+
+def script_command(script: str, argv: list[str] | None = None) -> str:
+    """The command line that ran ``script`` (a path from the repository root) with this
+    process's arguments (or ``argv``), shell-quoted: a result's ``command``."""
+    args = sys.argv[1:] if argv is None else argv
+    return " ".join(shlex.quote(a) for a in ["python", script, *args])
 
 
 def write_result(path: str | Path, result: dict) -> Path:
