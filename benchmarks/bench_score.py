@@ -19,7 +19,9 @@ process's CPU time are both reported, with a ratio for each:
   (file decoding on ``--workers`` threads, same-size batches, ``model.score``), with the
   model loaded from a checkpoint (random weights written by
   :func:`gmiqa.checkpoint.save_checkpoint` and read back by :func:`gmiqa.load_model`, as
-  the command does);
+  the command does, so each image is scored as the checkpoint's fine-tuning recipe
+  scores it: the ``cpu`` model as the mean of a 4 x 4 grid of 128-px windows, the paper
+  model whole; until issue 23 this benchmark scored every image whole);
 
 for the models ``cpu`` (the cpu profile's small SCNet, the profile size a CPU run
 trains) and ``paper`` (SCNet-50, the gpu profile's settings). Ratios are images/s over
