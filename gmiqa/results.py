@@ -30,7 +30,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gmiqa.provenance import check_provenance
+from gmiqa.atomic import atomic_write_json
+from gmiqa.provenance import check_provenance, provenance
 
 SCHEMA = "gmiqa-result/1"
 
@@ -140,8 +141,6 @@ def make_result(
 ) -> dict:
     """Build a validated result document; provenance is measured here unless given."""
     if provenance_block is None:
-        from gmiqa.provenance import provenance
-
         provenance_block = provenance(device=device)
     block = {**provenance_block, "profile": profile, "dataset": dataset, "command": command}
     obj = {"schema": SCHEMA, "title": title, "provenance": block, "metrics": metrics}
@@ -159,7 +158,6 @@ def script_command(script: str, argv: list[str] | None = None) -> str:
 
 def write_result(path: str | Path, result: dict) -> Path:
     """Validate ``result`` and write it atomically as JSON to ``path``."""
-    from gmiqa.atomic import atomic_write_json
 
     validate_result(result, str(path))
     return atomic_write_json(path, result)

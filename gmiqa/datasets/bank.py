@@ -27,6 +27,7 @@ disk and in the page cache, not in Python objects.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -35,9 +36,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from gmiqa import fr_quality  # module attribute: tests replace pseudo_quality
 from gmiqa.atomic import atomic_write, atomic_write_json
+from gmiqa.datasets.base import IQARecord, image_to_tensor
+from gmiqa.datasets.pristine import fit_to_size
 from gmiqa.errors import DatasetError
+from gmiqa.images import image_size, load_image
 
 _BANK_VERSION = 1
 _LABELS = ("ref_id", "type", "level", "score", "raw_score")
@@ -124,7 +130,6 @@ def _fill(
     desc: str,
 ) -> ImageBank:
     """Run ``work(job) -> (index, uint8 image, score or None)`` over ``jobs``; write the bank."""
-    from tqdm.auto import tqdm
 
     n, (h, w) = len(names), shape
     images, done = _open_arrays(path, n, h, w)
@@ -212,11 +217,13 @@ class _SyntheticWork:
         self.dataset = dataset
 
     def __call__(self, job) -> tuple[int, np.ndarray, float]:
-        from gmiqa.fr_quality import pseudo_quality
-
         (index,) = job
         image = self.dataset.generate(index)
-        return index, image, float(pseudo_quality(image, self.dataset.reference_image(index)))
+        return (
+            index,
+            image,
+            float(fr_quality.pseudo_quality(image, self.dataset.reference_image(index))),
+        )
 
 
 def build_synthetic_bank(
@@ -264,8 +271,6 @@ class _DecodeWork:
         self.size = size
 
     def __call__(self, job):
-        from gmiqa.datasets.pristine import fit_to_size
-        from gmiqa.images import load_image
 
         (index,) = job
         image = load_image(self.paths[index])
@@ -281,7 +286,6 @@ def dataset_fingerprint(dataset) -> str:
     fingerprint (pristine pixels, seed, distortion code). Any changed score, added,
     removed or rewritten image gives another fingerprint.
     """
-    import hashlib
 
     own = getattr(dataset, "fingerprint", None)
     if isinstance(own, str):
@@ -321,8 +325,6 @@ def build_dataset_bank(
     if any(p is None for p in paths):
         raise DatasetError(f"{dataset!r}: a bank of a labelled set needs image files")
     if size is None:
-        from gmiqa.images import image_size
-
         size = image_size(paths[0])  # (height, width)
     fp = dataset_fingerprint(dataset) + f"-{size[0]}x{size[1]}"
     path = bank_dir(cache_dir, fp)
@@ -346,7 +348,6 @@ class BankDataset:
     """
 
     def __init__(self, bank: ImageBank, name: str = "bank") -> None:
-        from gmiqa.datasets.base import IQARecord
 
         self.bank = bank
         self.name = name
@@ -362,7 +363,6 @@ class BankDataset:
         return len(self.bank)
 
     def __getitem__(self, index: int) -> dict:
-        from gmiqa.datasets.base import image_to_tensor
 
         r = self.records[int(index)]
         item = r.to_dict()

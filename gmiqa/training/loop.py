@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,7 +79,6 @@ def file_identity(path) -> str | None:
     """Name, size and mtime of a file such as a weights file (None for none): a fingerprint part."""
     if path is None:
         return None
-    import os
 
     st = os.stat(path)
     return f"{Path(path).name}:{st.st_size}:{st.st_mtime_ns}"
@@ -197,7 +199,6 @@ def train_steps(
     ``stop_after`` raises :class:`TrainingInterrupted` once that many steps are done (the
     tests' way to interrupt a run between two checkpoints).
     """
-    import time
 
     dist_ctx = current()  # rank 0 writes checkpoints; one process: always rank 0
     t0 = time.perf_counter()
@@ -257,7 +258,6 @@ def lr_factor(step: int, total: int, warmup: int = 0, schedule: str = "constant"
     to 0 at ``total``). A function of the step alone, so a resumed run follows the same
     schedule without any scheduler state.
     """
-    import math
 
     if schedule not in ("constant", "cosine"):
         raise ConfigError(f"unknown learning-rate schedule {schedule!r}: choose constant or cosine")
