@@ -26,9 +26,7 @@ Example::
 from __future__ import annotations
 
 import argparse
-import shlex
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -162,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                             dev, args.repeat, False))  # fmt: skip
     if not args.no_out:
         from gmiqa.provenance import provenance
-        from gmiqa.results import make_result, write_result
+        from gmiqa.results import make_result, script_command, write_result
 
         out = args.out or REPO / "data" / "results" / f"bench_ops_{dev.type}.json"
         result = make_result(
@@ -172,15 +170,12 @@ def main(argv: list[str] | None = None) -> int:
             },  # fmt: skip
             profile="none",
             dataset="random-tensors",
-            command=" ".join(
-                shlex.quote(a) for a in ["python", "benchmarks/bench_ops.py", *sys.argv[1:]]
-            ),
+            command=script_command("benchmarks/bench_ops.py"),
             title=f"GMIQA graph and SC-branch operations, previous vs current ({dev})",
             notes="One run; previous = the code path before issue 13, in the same process.",
             provenance_block=provenance(device=str(dev), cpu_threads=torch.get_num_threads()),
         )
-        write_result(out, result)
-        print(f"# wrote {out}")
+        print(f"# wrote {write_result(out, result)}")
     return 0
 
 

@@ -19,7 +19,9 @@ process's CPU time are both reported, with a ratio for each:
   (file decoding on ``--workers`` threads, same-size batches, ``model.score``), with the
   model loaded from a checkpoint (random weights written by
   :func:`gmiqa.checkpoint.save_checkpoint` and read back by :func:`gmiqa.load_model`, as
-  the command does);
+  the command does, so each image is scored as the checkpoint's fine-tuning recipe
+  scores it: the ``cpu`` model as the mean of a 4 x 4 grid of 128-px windows, the paper
+  model whole; until issue 23 this benchmark scored every image whole);
 
 for the models ``cpu`` (the cpu profile's small SCNet, the profile size a CPU run
 trains) and ``paper`` (SCNet-50, the gpu profile's settings). Ratios are images/s over
@@ -41,8 +43,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_out:
         from gmiqa.device import describe_environment
         from gmiqa.provenance import provenance
-        from gmiqa.results import make_result, write_result
+        from gmiqa.results import make_result, script_command, write_result
 
         block = provenance(device=str(dev), cpu_threads=torch.get_num_threads(),
                            environment=describe_environment())  # fmt: skip
@@ -271,16 +271,13 @@ def main(argv: list[str] | None = None) -> int:
             },  # fmt: skip
             profile=",".join(MODELS[n] for n in names),
             dataset=f"{len(paths)} crops {args.size}x{args.size} of {source}",
-            command=" ".join(
-                shlex.quote(a) for a in ["python", "benchmarks/bench_score.py", *sys.argv[1:]]
-            ),
+            command=script_command("benchmarks/bench_score.py"),
             title=f"gmiqa score vs plain ResNet-50 inference ({dev})",
             notes="One run, side by side; ratios are images/s over plain ResNet-50 images/s "
             "on the same decoded images in the same process. gmiqa_score_* includes decoding.",
             provenance_block=block,
         )
-        write_result(args.out, result)
-        print(f"# wrote {args.out}")
+        print(f"# wrote {write_result(args.out, result)}")
     return 0
 
 

@@ -55,8 +55,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -235,13 +233,19 @@ def finetune_step(profile, dev, amp, channels_last, batch, hw, compile_):
     return step
 
 
+def _triplet(profile, dev, channels_last, batch, hw, compile_):
+    """A stage-2 model, its optimizer, an anchor/positive/negative triplet and their levels."""
+    model = gmiqa_model(profile, dev, channels_last, compile_)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-5, foreach=True)
+    xs = tuple(images(batch, hw, dev, channels_last) for _ in range(3))
+    levels = tuple(torch.randint(1, 6, (batch,), device=dev).float() for _ in range(3))
+    return model, opt, xs, levels
+
+
 def pretrain_step(profile, dev, amp, channels_last, batch, hw, compile_):
     from gmiqa.training.pretrain import graph_losses
 
-    model = gmiqa_model(profile, dev, channels_last, compile_)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-5, foreach=True)
-    xa, xp, xn = (images(batch, hw, dev, channels_last) for _ in range(3))
-    levels = tuple(torch.randint(1, 6, (batch,), device=dev).float() for _ in range(3))
+    model, opt, (xa, xp, xn), levels = _triplet(profile, dev, channels_last, batch, hw, compile_)
     s = profile.pretrain
 
     def step():  # as gmiqa.training.pretrain.train_graph's step
@@ -257,10 +261,7 @@ def pretrain_step(profile, dev, amp, channels_last, batch, hw, compile_):
 def pretrain_two_pass_step(profile, dev, amp, channels_last, batch, hw, compile_):
     from gmiqa.training.pretrain import graph_step_two_pass
 
-    model = gmiqa_model(profile, dev, channels_last, compile_)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-5, foreach=True)
-    xa, xp, xn = (images(batch, hw, dev, channels_last) for _ in range(3))
-    levels = tuple(torch.randint(1, 6, (batch,), device=dev).float() for _ in range(3))
+    model, opt, (xa, xp, xn), levels = _triplet(profile, dev, channels_last, batch, hw, compile_)
     s = profile.pretrain
 
     def step():  # as train_graph's step with pretrain.two_pass=True
@@ -591,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in checks.items():
         print(f"#   {key}: {value}")
     if args.out is not None:
-        from gmiqa.results import make_result, write_result
+        from gmiqa.results import make_result, script_command, write_result
 
         dev = res["device"]
         model = build_model(profile.model)
@@ -622,9 +623,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics,
             profile=profile.name,
             dataset="random-tensors",
-            command=" ".join(
-                shlex.quote(a) for a in ["python", "benchmarks/bench_training.py", *sys.argv[1:]]
-            ),
+            command=script_command("benchmarks/bench_training.py"),
             title=f"Training/inference throughput vs plain ResNet-50 ({kind}, {_device_name(dev)})",
             notes=(
                 f"Measured on {kind} ({_device_name(dev)}), one run, side by side. Ratios compare "
@@ -633,8 +632,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
             provenance_block=block,
         )
-        write_result(args.out, result)
-        print(f"# wrote {args.out}")
+        print(f"# wrote {write_result(args.out, result)}")
     return 0
 
 

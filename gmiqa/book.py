@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import html.parser
+import importlib.util
 import json
 import os
 import re
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from gmiqa.errors import GMIQAError, NotebookExecutionError
@@ -39,6 +41,9 @@ from gmiqa.evidence import (
     evidence_markdown,
     recipe_search_markdown,
 )
+from gmiqa.profiles import get_profile
+from gmiqa.provenance import git_commit
+from gmiqa.results_table import short_commit
 
 EVIDENCE_FIGURE = "livec-dev-ablation.png"  # drawn into the staged book/figures at build time
 
@@ -49,7 +54,7 @@ DEFAULT_KERNEL = "python3"
 
 def toc_entries(root: Path = REPO) -> list[str]:
     """Every ``file:`` entry of ``_toc.yml`` (root first), in reading order, without suffix."""
-    import yaml
+    import yaml  # optional (the book extra): imported only where used
 
     toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
     entries = [toc["root"]]
@@ -119,7 +124,7 @@ def clean_executed(path: str | Path, run_dir: str | Path | None = None) -> Path:
     - papermill's injected ``# Parameters`` cell is tagged ``remove-cell``;
     - absolute paths in text outputs are shortened (:func:`shorten_paths`).
     """
-    import nbformat
+    import nbformat  # optional (the book extra): imported only where used
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
@@ -157,8 +162,10 @@ def execute_notebook(
     kernel: str = DEFAULT_KERNEL,
 ) -> Path:
     """Run one notebook with papermill; raise NotebookExecutionError naming notebook and cell."""
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
+    import papermill as pm  # optional (the book extra): imported only where used
+    from papermill.exceptions import (
+        PapermillExecutionError,  # optional (the book extra): imported only where used
+    )
 
     notebook, output = Path(notebook), Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -250,7 +257,6 @@ MATHJAX_PARTS = ("tex-chtml.js", "output/chtml", "input/tex/extensions", "ui", "
 
 def mathjax_dir() -> Path:
     """MathJax 3's ``es5`` folder as installed by the ``django-static-mathjax`` package."""
-    import importlib.util
 
     spec = importlib.util.find_spec("mathjax")
     if spec is not None and spec.submodule_search_locations:
@@ -291,10 +297,6 @@ def executed_profiles(stage: Path) -> list[str]:
 
 def book_substitutions(stage: Path) -> dict[str, str]:
     """What the intro says about this copy: the profile(s) it was executed with, the commit."""
-    from gmiqa.profiles import get_profile
-    from gmiqa.provenance import git_commit
-    from gmiqa.results_table import short_commit
-
     sha, _, rest = short_commit(git_commit()).partition(" ")
     profiles = executed_profiles(stage)
     descriptions = []
@@ -312,7 +314,7 @@ def book_substitutions(stage: Path) -> dict[str, str]:
 
 def configure_stage(stage: Path) -> None:
     """Serve MathJax from the build and write this copy's profile into the staged config."""
-    import yaml
+    import yaml  # optional (the book extra): imported only where used
 
     copy_mathjax(stage / "book" / "_static")
     config_path = stage / "_config.yml"
@@ -498,8 +500,6 @@ def _ids_of(page: Path) -> set[str]:
 
 def junit_totals(paths: list[Path]) -> dict[str, int]:
     """Add up pytest's JUnit XML reports (the test command runs pytest twice)."""
-    import xml.etree.ElementTree as ET
-
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for path in paths:
         root = ET.parse(path).getroot()

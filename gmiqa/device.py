@@ -7,7 +7,9 @@ it runs in float32 so that CPU runs are bit-for-bit reproducible under a seed.
 from __future__ import annotations
 
 import contextlib
+import platform
 import random
+import warnings
 
 import numpy as np
 import torch
@@ -106,8 +108,6 @@ def seed_everything(seed: int) -> None:
 
 def describe_environment() -> dict:
     """Versions and the device, as a dict the notebooks print and result files store."""
-    import platform
-    import warnings
 
     with warnings.catch_warnings():  # PyG's import-time torch.jit.script deprecation notice
         warnings.simplefilter("ignore", FutureWarning)

@@ -12,13 +12,16 @@ neighbours of a point predict its label; :func:`project_umap` maps it to 2-D.
 
 from __future__ import annotations
 
+import importlib
 import io
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from PIL import Image
+from tqdm.auto import tqdm
 
 from gmiqa.datasets.base import record_field
 from gmiqa.device import resolve_device
@@ -193,8 +196,6 @@ def extract_embeddings(
     for m in models.values():
         m.eval()
     try:
-        from tqdm.auto import tqdm
-
         by_type: dict[int, list[np.ndarray]] = {}
         for b in batches:
             by_type.setdefault(int(item_types[b[0]]), []).append(b)
@@ -280,9 +281,10 @@ def enable_umap_jit_cache() -> int:
     global _UMAP_CACHE_ENABLED
     if _UMAP_CACHE_ENABLED:
         return 0
-    import importlib
 
-    from numba.core.registry import CPUDispatcher
+    from numba.core.registry import (
+        CPUDispatcher,  # optional (umap's dependency): imported only where used
+    )
 
     count = 0
     for name in ("umap_", "layouts", "utils", "spectral", "distances", "sparse"):
@@ -317,7 +319,6 @@ def project_umap(
     umap-learn is imported here, not at module import; ``cache_jit`` calls
     :func:`enable_umap_jit_cache` first.
     """
-    import warnings
 
     x = np.asarray(vectors, dtype=np.float32)
     if x.ndim != 2 or len(x) < 4:
@@ -325,7 +326,7 @@ def project_umap(
     x = (x - x.mean(0)) / (x.std(0) + 1e-8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # n_jobs overridden by random_state, numba notes
-        import umap
+        import umap  # optional (the notebooks extra): imported only where used
 
         if cache_jit:
             enable_umap_jit_cache()

@@ -18,10 +18,16 @@ figure.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
-from gmiqa.report import load_ablation
+import numpy as np
+
+from gmiqa.checkpoint import read_sidecar
+from gmiqa.profiles import get_profile
+from gmiqa.report import ablation_result, load_ablation
+from gmiqa.results import load_result, read_json, write_result
 
 ROW_LABELS = {
     "none": "random start",
@@ -164,11 +170,10 @@ def evidence_markdown(results_dir: str | Path, profile: str = "cpu") -> str:
 
 def evidence_figure(results_dir: str | Path, path: str | Path, profile: str = "cpu") -> Path:
     """Every split's SROCC per row, both split seeds side by side, saved as a PNG at ``path``."""
-    import matplotlib
+    import matplotlib  # optional (the notebooks extra): imported only where used
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    import matplotlib.pyplot as plt  # optional (the notebooks extra): imported only where used
 
     docs = [load_ablation(f) for f in evidence_files(results_dir, profile)]
     names = list(docs[0]["metrics"]["rows"])
@@ -207,7 +212,6 @@ def recipe_search_markdown(results_dir: str | Path) -> str:
     Made into the design chapter's appendix when the book is built; raises
     FileNotFoundError naming the file when it is missing.
     """
-    from gmiqa.results import load_result
 
     path = Path(results_dir) / RECIPE_SEARCH
     if not path.is_file():
@@ -247,12 +251,6 @@ def store_ablation(summary_path: str | Path, out_path: str | Path, command: str,
     older recipe cannot pass as current) and, for each pre-trained row, its checkpoint's
     fingerprint, stage lengths and held-out probe (the ``.probe.json`` beside it).
     """
-    import dataclasses
-
-    from gmiqa.checkpoint import read_sidecar
-    from gmiqa.profiles import get_profile
-    from gmiqa.report import ablation_result
-    from gmiqa.results import read_json, write_result
 
     summary = read_json(summary_path)
     doc = ablation_result(summary, command)

@@ -212,8 +212,10 @@ def render_scatter(
     Taught in ``notebooks/08_embedding_explorer.ipynb``. Uses matplotlib's Agg canvas
     directly (no pyplot, no global state), so it works inside widget callbacks.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import (
+        FigureCanvasAgg,  # optional (the notebooks extra): imported only where used
+    )
+    from matplotlib.figure import Figure  # optional (the notebooks extra): imported only where used
 
     fig = Figure(figsize=size, dpi=dpi)
     FigureCanvasAgg(fig)
@@ -244,7 +246,7 @@ class Explorer:
     """
 
     def __init__(self, data: ExplorerData, plot_size: tuple[float, float] = (6.4, 4.8)):
-        import ipywidgets as w
+        import ipywidgets as w  # optional (the notebooks extra): imported only where used
 
         if not data.views:
             raise ConfigError("the explorer needs at least one view")
@@ -354,6 +356,6 @@ class Explorer:
         self._draw()
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
+        from IPython.display import display  # optional (Jupyter): imported only where used
 
         display(self.widget)

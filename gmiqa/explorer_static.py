@@ -218,7 +218,9 @@ def static_explorer(
     heading = f"<p><b>{html.escape(title)}</b></p>" if title else ""
     plotlyjs = ""
     if include_plotlyjs:
-        from plotly.offline import get_plotlyjs
+        from plotly.offline import (
+            get_plotlyjs,  # optional (the notebooks extra): imported only where used
+        )
 
         plotlyjs = (
             "<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>\n"

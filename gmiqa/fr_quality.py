@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
+from skimage.metrics import structural_similarity
 
 from gmiqa.errors import ConfigError
 
@@ -79,7 +80,6 @@ def psnr(distorted: np.ndarray, reference: np.ndarray) -> float:
 
 def ssim(distorted: np.ndarray, reference: np.ndarray) -> float:
     """Wang et al.'s SSIM on MATLAB-weighted grey in [0, 1]. See ``01_distortions``."""
-    from skimage.metrics import structural_similarity
 
     d, r = _pair(distorted, reference)
     gd, gr = d @ GRAY_WEIGHTS, r @ GRAY_WEIGHTS

@@ -110,7 +110,7 @@ def show_source(obj: Any) -> Any:
     """Show the library source of ``obj`` in a notebook (syntax-highlighted when possible)."""
     src = inspect.getsource(obj)
     try:
-        from IPython.display import Code, display
+        from IPython.display import Code, display  # optional (Jupyter): imported only where used
 
         display(Code(src, language="python"))
         return None

@@ -7,8 +7,14 @@ chapter can show next to each number what produced it.
 from __future__ import annotations
 
 import datetime as _dt
+import platform
 import subprocess
 from pathlib import Path
+
+import torch
+
+from gmiqa._version import __version__
+from gmiqa.device import resolve_device
 
 
 def git_commit(path: str | Path | None = None) -> str:
@@ -37,16 +43,9 @@ def git_commit(path: str | Path | None = None) -> str:
 
 def provenance(device: str | None = None, **extra) -> dict:
     """A provenance block: commit, UTC date, device and library versions."""
-    import platform
-
-    import torch
-
-    from gmiqa._version import __version__
 
     dev = device
     if dev is None:
-        from gmiqa.device import resolve_device
-
         dev = str(resolve_device("auto"))
     block = {
         "commit": git_commit(),

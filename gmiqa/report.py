@@ -35,10 +35,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gmiqa.provenance import check_provenance, provenance
 from gmiqa.results import (
     PAPER_CITATION,
     RESULT_PROVENANCE_KEYS,
     SCHEMA,
+    make_result,
     read_json,
     validate_result,
 )
@@ -382,8 +384,6 @@ def baseline_result(
     provenance (commit, date, device) is measured now. Taught in
     ``notebooks/09_results.ipynb``.
     """
-    from gmiqa.provenance import provenance
-    from gmiqa.results import make_result
 
     per_split = list(evaluation["per_split"])
     summary = evaluation["summary"]
@@ -456,7 +456,6 @@ def complexity_result(report: Mapping, **result_args) -> dict:
     ``latency_note`` (optional) says why the latency is null. Taught in
     ``notebooks/09_results.ipynb``.
     """
-    from gmiqa.results import make_result
 
     metrics = {
         "input_size": list(report["input_size"]),
@@ -524,7 +523,6 @@ def ablation_result(summary: Mapping, command: str, title: str = "") -> dict:
     ``data/results/ablation-<dataset>-<profile>.json``. Taught in
     ``notebooks/09_results.ipynb``.
     """
-    from gmiqa.provenance import check_provenance
 
     name = title or f"ablation on {summary.get('dataset')}"
     rows = summary.get("rows")

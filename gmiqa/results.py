@@ -25,10 +25,13 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
-from gmiqa.provenance import check_provenance
+from gmiqa.atomic import atomic_write_json
+from gmiqa.provenance import check_provenance, provenance
 
 SCHEMA = "gmiqa-result/1"
 
@@ -138,8 +141,6 @@ def make_result(
 ) -> dict:
     """Build a validated result document; provenance is measured here unless given."""
     if provenance_block is None:
-        from gmiqa.provenance import provenance
-
         provenance_block = provenance(device=device)
     block = {**provenance_block, "profile": profile, "dataset": dataset, "command": command}
     obj = {"schema": SCHEMA, "title": title, "provenance": block, "metrics": metrics}
@@ -148,9 +149,15 @@ def make_result(
     return validate_result(obj, title or f"result for {dataset}")
 
 
+def script_command(script: str, argv: list[str] | None = None) -> str:
+    """The command line that ran ``script`` (a path from the repository root) with this
+    process's arguments (or ``argv``), shell-quoted: a result's ``command``."""
+    args = sys.argv[1:] if argv is None else argv
+    return " ".join(shlex.quote(a) for a in ["python", script, *args])
+
+
 def write_result(path: str | Path, result: dict) -> Path:
     """Validate ``result`` and write it atomically as JSON to ``path``."""
-    from gmiqa.atomic import atomic_write_json
 
     validate_result(result, str(path))
     return atomic_write_json(path, result)

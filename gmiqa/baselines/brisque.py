@@ -315,7 +315,7 @@ class BRISQUE:
         training scores. Needs scikit-learn only here. Taught in ``notebooks/10_baselines.ipynb``.
         """
         try:
-            from sklearn.svm import SVR
+            from sklearn.svm import SVR  # optional (scikit-learn): imported only where used
         except ImportError:
             raise ConfigError(
                 "BRISQUE.fit needs scikit-learn (pip install scikit-learn); scoring with a "

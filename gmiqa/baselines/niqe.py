@@ -48,7 +48,9 @@ from gmiqa.baselines.nss import (
     prepare_grey,
     tensor_to_numpy,
 )
+from gmiqa.datasets.pristine import load_pristine
 from gmiqa.errors import CheckpointError, ConfigError
+from gmiqa.images import list_images, load_image
 
 N_FEATURES = 36
 
@@ -155,8 +157,6 @@ def mvg_distance(
 
 def _as_image_list(images) -> list:
     if isinstance(images, (str, os.PathLike)):
-        from gmiqa.images import list_images, load_image
-
         return [load_image(p) for p in list_images(images)]
     if isinstance(images, np.ndarray) and images.ndim in (2, 3) and images.dtype != object:
         return [images]
@@ -215,8 +215,6 @@ class NIQE:
             )
         patch = _check_patch(patch)
         if images_or_folder is None:
-            from gmiqa.datasets.pristine import load_pristine
-
             images = [p.image for p in load_pristine()]
             source = "packaged pristine photos"
         else:

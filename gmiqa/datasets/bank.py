@@ -32,7 +32,9 @@ disk and in the page cache, not in Python objects.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import fcntl
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -41,9 +43,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from gmiqa import fr_quality  # module attribute: tests replace pseudo_quality
 from gmiqa.atomic import atomic_write, atomic_write_json
+from gmiqa.datasets.base import IQARecord, image_to_tensor
+from gmiqa.datasets.pristine import fit_to_size
 from gmiqa.errors import DatasetError
+from gmiqa.images import image_size, load_image
 
 _BANK_VERSION = 1
 _SAVE_EVERY = 256  # items between marks on disk
@@ -141,8 +148,6 @@ def _fill(
 
 @contextmanager
 def _build_lock(path: Path):
-    import fcntl
-
     fd = os.open(path / ".build.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -153,7 +158,6 @@ def _build_lock(path: Path):
 
 def _fill_locked(path, shape, names, labels, work, jobs, fingerprint, source, workers,
                  progress, desc) -> ImageBank:  # fmt: skip
-    from tqdm.auto import tqdm
 
     n, (h, w) = len(names), shape
     images, done = _open_arrays(path, n, h, w)
@@ -285,11 +289,13 @@ class _SyntheticWork:
         self.dataset = dataset
 
     def __call__(self, job) -> tuple[int, np.ndarray, float]:
-        from gmiqa.fr_quality import pseudo_quality
-
         (index,) = job
         image = self.dataset.generate(index)
-        return index, image, float(pseudo_quality(image, self.dataset.reference_image(index)))
+        return (
+            index,
+            image,
+            float(fr_quality.pseudo_quality(image, self.dataset.reference_image(index))),
+        )
 
 
 def build_synthetic_bank(
@@ -337,8 +343,6 @@ class _DecodeWork:
         self.size = size
 
     def __call__(self, job):
-        from gmiqa.datasets.pristine import fit_to_size
-        from gmiqa.images import load_image
 
         (index,) = job
         image = load_image(self.paths[index])
@@ -354,7 +358,6 @@ def dataset_fingerprint(dataset) -> str:
     fingerprint (pristine pixels, seed, distortion code). Any changed score, added,
     removed or rewritten image gives another fingerprint.
     """
-    import hashlib
 
     own = getattr(dataset, "fingerprint", None)
     if isinstance(own, str):
@@ -394,8 +397,6 @@ def build_dataset_bank(
     if any(p is None for p in paths):
         raise DatasetError(f"{dataset!r}: a bank of a labelled set needs image files")
     if size is None:
-        from gmiqa.images import image_size
-
         size = image_size(paths[0])  # (height, width)
     fp = dataset_fingerprint(dataset) + f"-{size[0]}x{size[1]}"
     path = bank_dir(cache_dir, fp)
@@ -419,7 +420,6 @@ class BankDataset:
     """
 
     def __init__(self, bank: ImageBank, name: str = "bank") -> None:
-        from gmiqa.datasets.base import IQARecord
 
         self.bank = bank
         self.name = name
@@ -435,7 +435,6 @@ class BankDataset:
         return len(self.bank)
 
     def __getitem__(self, index: int) -> dict:
-        from gmiqa.datasets.base import image_to_tensor
 
         r = self.records[int(index)]
         item = r.to_dict()

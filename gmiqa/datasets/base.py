@@ -12,6 +12,8 @@ the score as published stays in ``raw_score``.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -117,6 +119,23 @@ def read_score_text(path: str | os.PathLike) -> str:
             f"{path}, line {line}: byte 0x{data[exc.start]:02x} is not UTF-8 text "
             "(save the score file as UTF-8)"
         ) from None
+
+
+def csv_rows(score_file: str | os.PathLike, columns: Iterable[str]):
+    """``(line number, row dict)`` of each data row of a CSV score file (line 2 onward).
+
+    Read with :func:`read_score_text`; a header without one of ``columns`` raises
+    DatasetError naming the file and the missing columns. See
+    ``notebooks/07_finetuning.ipynb``.
+    """
+    with io.StringIO(read_score_text(score_file), newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = set(columns) - set(reader.fieldnames or [])
+        if missing:
+            raise DatasetError(
+                f"{score_file}: header {reader.fieldnames} lacks column(s) {sorted(missing)}"
+            )
+        yield from enumerate(reader, start=2)
 
 
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:

@@ -73,7 +73,7 @@ def _ref_name(value) -> str:
 
 def _read_workbook(path: Path) -> list[tuple[str, int, int, float, str]]:
     try:
-        import openpyxl
+        import openpyxl  # optional (the notebooks extra): imported only where used
     except ImportError:
         raise DatasetError(
             f"reading {path} needs openpyxl: pip install openpyxl (or gmiqa[notebooks])"

@@ -42,6 +42,8 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
+from tqdm.auto import tqdm
+
 from gmiqa.atomic import atomic_write_text
 from gmiqa.datasets.registry import (
     DatasetInfo,
@@ -56,6 +58,7 @@ _CHUNK = 1 << 20
 
 
 def _find_root(key: str):
+    # here, not at the top: gmiqa.datasets (the package face) imports this module
     from gmiqa.datasets import csiq, kadid, koniq, live, livec, tid2013
 
     modules = {
@@ -134,7 +137,6 @@ def download_file(
     (call again to resume); a checksum mismatch deletes it and raises DatasetError.
     See ``notebooks/07_finetuning.ipynb``.
     """
-    from tqdm.auto import tqdm
 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,6 @@ better; it is normalised to [0, 1] by ``(dmos - 1) / 4``.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 from pathlib import Path
@@ -23,8 +21,8 @@ from pathlib import Path
 from gmiqa.datasets.base import (
     ImageListDataset,
     IQARecord,
+    csv_rows,
     normalise_scores,
-    read_score_text,
     require_image,
     resolve_root,
 )
@@ -53,27 +51,20 @@ def load_kadid10k(root: str | os.PathLike, transform=None) -> ImageListDataset:
     images = folder / "images"
     rows: list[tuple[str, int, int, int, float]] = []
     where: list[str] = []
-    with io.StringIO(read_score_text(score_file), newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = {"dist_img", "dmos"} - set(reader.fieldnames or [])
-        if missing:
+    for line, row in csv_rows(score_file, ("dist_img", "dmos")):
+        name = (row["dist_img"] or "").strip()
+        match = _NAME.match(name)
+        if match is None:
+            raise DatasetError(f"{score_file}, line {line}: {name!r} is not like I01_01_01.png")
+        try:
+            dmos = float(row["dmos"])
+        except (TypeError, ValueError):
             raise DatasetError(
-                f"{score_file}: header {reader.fieldnames} lacks column(s) {sorted(missing)}"
-            )
-        for line, row in enumerate(reader, start=2):
-            name = (row["dist_img"] or "").strip()
-            match = _NAME.match(name)
-            if match is None:
-                raise DatasetError(f"{score_file}, line {line}: {name!r} is not like I01_01_01.png")
-            try:
-                dmos = float(row["dmos"])
-            except (TypeError, ValueError):
-                raise DatasetError(
-                    f"{score_file}, line {line}: dmos {row['dmos']!r} is not a number"
-                ) from None
-            ref, dtype, level = (int(g) for g in match.groups())
-            rows.append((name, ref, dtype, level, dmos))
-            where.append(f"line {line}")
+                f"{score_file}, line {line}: dmos {row['dmos']!r} is not a number"
+            ) from None
+        ref, dtype, level = (int(g) for g in match.groups())
+        rows.append((name, ref, dtype, level, dmos))
+        where.append(f"line {line}")
     scores = normalise_scores(
         [r[4] for r in rows], *SCORE_RANGE, HIGHER_IS_BETTER, source=score_file, where=where
     )

@@ -14,16 +14,14 @@ its own content, so ``ref_id`` is the row index (splits are by image).
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from pathlib import Path
 
 from gmiqa.datasets.base import (
     ImageListDataset,
     IQARecord,
+    csv_rows,
     normalise_scores,
-    read_score_text,
     require_image,
     resolve_root,
 )
@@ -56,21 +54,14 @@ def load_koniq10k(
     images = folder / resolution
     rows: list[tuple[str, float]] = []
     where: list[str] = []
-    with io.StringIO(read_score_text(score_file), newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = {"image_name", "MOS"} - set(reader.fieldnames or [])
-        if missing:
+    for line, row in csv_rows(score_file, ("image_name", "MOS")):
+        try:
+            rows.append((row["image_name"].strip(), float(row["MOS"])))
+            where.append(f"line {line}")
+        except (AttributeError, TypeError, ValueError):
             raise DatasetError(
-                f"{score_file}: header {reader.fieldnames} lacks column(s) {sorted(missing)}"
-            )
-        for line, row in enumerate(reader, start=2):
-            try:
-                rows.append((row["image_name"].strip(), float(row["MOS"])))
-                where.append(f"line {line}")
-            except (AttributeError, TypeError, ValueError):
-                raise DatasetError(
-                    f"{score_file}, line {line}: MOS {row.get('MOS')!r} is not a number"
-                ) from None
+                f"{score_file}, line {line}: MOS {row.get('MOS')!r} is not a number"
+            ) from None
     scores = normalise_scores(
         [r[1] for r in rows], *SCORE_RANGE, HIGHER_IS_BETTER, source=score_file, where=where
     )

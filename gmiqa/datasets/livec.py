@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import scipy.io
 
 from gmiqa.datasets.base import (
     ImageListDataset,
@@ -48,7 +49,6 @@ def find_root(root: str | os.PathLike) -> Path:
 
 
 def _load_mat(path: Path, variable: str) -> np.ndarray:
-    import scipy.io
 
     if not path.is_file():
         raise DatasetError(f"missing score file {path}")

@@ -33,12 +33,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
+from gmiqa import distortions, fr_quality  # module attributes: tests replace them
 from gmiqa.atomic import atomic_write
+from gmiqa.datasets.bank import build_synthetic_bank
 from gmiqa.datasets.base import IQARecord, image_to_tensor
 from gmiqa.datasets.pristine import PristineImage, fit_to_size, load_pristine
 from gmiqa.errors import ConfigError, ImageReadError
-from gmiqa.profiles import ALL_LEVELS, ALL_TYPES
+from gmiqa.profiles import ALL_LEVELS, ALL_TYPES, get_profile
 
 _CACHE_VERSION = 1
 
@@ -174,7 +177,6 @@ class SyntheticIQADataset(Dataset):
         cache_dir: str | os.PathLike | None = None,
     ) -> SyntheticIQADataset:
         """The set a profile's ``data`` settings describe. See ``01_distortions``."""
-        from gmiqa.profiles import get_profile
 
         data = get_profile(profile).data
         return cls(
@@ -273,7 +275,6 @@ class SyntheticIQADataset(Dataset):
         ``cache_dir`` defaults to this set's own. Returns the
         :class:`~gmiqa.datasets.bank.ImageBank`.
         """
-        from gmiqa.datasets.bank import build_synthetic_bank
 
         folder = cache_dir if cache_dir is not None else self.cache_dir
         if folder is None:
@@ -295,11 +296,9 @@ class SyntheticIQADataset(Dataset):
 
     def generate(self, index: int) -> np.ndarray:
         """Item ``index`` made from its reference now (no cache): uint8 RGB, ``image_size``."""
-        from gmiqa.distortions import distort
-
         index = self._check(index)
         ref_id, t, lv = int(self.ref_ids[index]), int(self.types[index]), int(self.levels[index])
-        image = distort(
+        image = distortions.distort(
             self.reference_image(index), t, lv, seed=item_seed(self.seed, ref_id, t, lv)
         )
         return np.ascontiguousarray(image, dtype=np.uint8)
@@ -323,20 +322,16 @@ class SyntheticIQADataset(Dataset):
 
     def score(self, index: int, distorted: np.ndarray | None = None) -> float:
         """The pseudo-quality of item ``index`` (computed once, then cached)."""
-        from gmiqa.fr_quality import pseudo_quality
-
         index = self._check(index)
         if not np.isfinite(self._scores[index]):
             image = self.distorted(index) if distorted is None else distorted
-            self._scores[index] = pseudo_quality(image, self.reference_image(index))
+            self._scores[index] = fr_quality.pseudo_quality(image, self.reference_image(index))
         return float(self._scores[index])
 
     def score_all(self, progress: bool | None = None) -> np.ndarray:
         """Every item's pseudo-quality (computing the missing ones); saved with ``cache_dir``."""
         missing = np.flatnonzero(~np.isfinite(self._scores))
         if len(missing):
-            from tqdm.auto import tqdm
-
             show = self.progress if progress is None else progress
             for i in tqdm(missing, desc="pseudo-quality", disable=not show, leave=False):
                 self.score(int(i))

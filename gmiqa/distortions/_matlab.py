@@ -8,10 +8,13 @@ Each helper restates the documented behaviour of the MATLAB function of the same
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from scipy import ndimage
 from scipy.interpolate import CubicSpline
+from skimage.color import lab2rgb as _lab2rgb
+from skimage.color import rgb2lab as _rgb2lab
 
 EPS = np.finfo(np.float64).eps
 
@@ -72,16 +75,12 @@ def ycbcr2rgb(y: np.ndarray) -> np.ndarray:
 
 
 def rgb2lab(x: np.ndarray) -> np.ndarray:
-    from skimage.color import rgb2lab as _rgb2lab
 
     return _rgb2lab(x, illuminant="D65", observer="2")
 
 
 def lab2rgb(lab: np.ndarray) -> np.ndarray:
     """skimage's lab2rgb clips out-of-gamut values, as MATLAB's ``truncate`` then would."""
-    import warnings
-
-    from skimage.color import lab2rgb as _lab2rgb
 
     with warnings.catch_warnings():
         # "negative Z values" warnings for strongly amplified chroma are expected here.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from skimage.restoration import denoise_tv_chambolle
 
 from gmiqa.distortions._matlab import (
     imnoise_gaussian,
@@ -60,7 +61,6 @@ def denoise(img: np.ndarray, var: float, rng: np.random.Generator) -> np.ndarray
 
     See ``notebooks/01_distortions.ipynb``.
     """
-    from skimage.restoration import denoise_tv_chambolle
 
     noisy = imnoise_gaussian(img, var, rng)
     w = math.sqrt(var)

@@ -19,8 +19,10 @@ file, so an interrupted run resumes where it stopped and ends with the same numb
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -84,61 +86,28 @@ def build_initialised(
     return model
 
 
-def finetune_split(
-    profile: Profile,
-    dataset,
-    train_idx: Sequence[int],
-    test_idx: Sequence[int],
-    init: str | os.PathLike | None = None,
-    device: str | torch.device = "auto",
-    seed: int = 0,
-    checkpoint: str | os.PathLike | None = None,
-    progress: bool = True,
-    stop_after: int | None = None,
-    settings: FinetuneSettings | None = None,
-    sample: bool = False,
-    backbone_weights: str | os.PathLike | None = None,
-    decoded: DecodedImages | None = None,
-) -> dict:
-    """Fine-tune on ``train_idx`` and evaluate on ``test_idx``; return the split's result.
-
-    The loss is the MSE between ``mu`` and the normalised score. ``sample=True`` trains
-    on ``mu + eps * sigma`` instead (GraphIQA's style); its expected loss is
-    MSE(mu) + sigma^2, so it only adds noise of scale sigma to the targets while sigma
-    shrinks (measured at initialisation: sigma 0.7-1.1 against scores of spread 0.16).
-
-    The result holds ``metrics``, ``per_type_srocc`` (sets with types), ``history``
-    (losses) and ``predictions`` (name, pred, target, type, level of the test items).
-    With ``checkpoint`` the run checkpoints every epoch and resumes from it. Taught in
-    ``notebooks/07_finetuning.ipynb``.
-    """
-    import tempfile
-
-    if settings is not None:
-        profile = profile.replace(finetune=settings)
+def _training_sizes(profile: Profile, dataset, images, train_idx: np.ndarray, min_size: int):
+    """(height, width) per training image as batched: the crop for all (an image smaller
+    than the crop is a ConfigError naming it), or each image's own size."""
     s = profile.finetune
-    dist_ctx = distributed.setup(resolve_device(device))  # torchrun: this rank's device
-    dev = dist_ctx.device
-    cl = training_channels_last(dev, profile.channels_last)
-    model = build_initialised(profile, init, seed, backbone_weights)
-    model = prepare_model(model, dev, cl, compiles(dev, profile.compile))
-    model.train()
-    optimizer = make_optimizer(parameter_groups(model, s.head_lr_mult), s.lr, s.weight_decay)
-    runner = dist_ctx.wrap(model)  # DDP under torchrun; plain calls for one process
-    train_idx = np.asarray(train_idx, dtype=np.int64)
-    images = decoded if decoded is not None else DecodedImages(dataset)
-    if s.crop:
-        # random crops of one size: any image mix batches together
-        sizes = [(int(s.crop), int(s.crop))] * len(train_idx)
-        for i in train_idx:
-            h, w = images.size(int(i))
-            if min(h, w) < s.crop:
-                raise ConfigError(
-                    f"{images.label(int(i))}: {w}x{h} pixels is smaller than the "
-                    f"{s.crop}x{s.crop} training crops of profile {profile.name}"
-                )
-    else:
-        sizes = image_sizes(dataset, train_idx, model.min_input_size)
+    if not s.crop:
+        return image_sizes(dataset, train_idx, min_size)
+    # random crops of one size: any image mix batches together
+    for i in train_idx:
+        h, w = images.size(int(i))
+        if min(h, w) < s.crop:
+            raise ConfigError(
+                f"{images.label(int(i))}: {w}x{h} pixels is smaller than the "
+                f"{s.crop}x{s.crop} training crops of profile {profile.name}"
+            )
+    return [(int(s.crop), int(s.crop))] * len(train_idx)
+
+
+def _finetune_step(profile: Profile, model, runner, optimizer, images, train_idx, sizes,
+                   seed: int, sample: bool, dev, cl, dist_ctx):  # fmt: skip
+    """``(step_fn, batches_per_epoch, total steps)`` of stage 3: the epoch's size batches
+    (fixed by seed and epoch), each image's random window, the loss, the optimizer step."""
+    s = profile.finetune
     # The epoch's batches depend on (seed, epoch) only; their number is fixed per split.
     batches_per_epoch = len(size_batches(train_idx, sizes, s.batch_size, step_rng(seed, 0)))
     total = s.epochs * batches_per_epoch
@@ -173,28 +142,24 @@ def finetune_split(
         optimizer.step()
         return {"loss": loss.detach()}
 
+    return step_fn, batches_per_epoch, total
+
+
+def _split_config(profile: Profile, seed: int, init, sample: bool, train_idx) -> dict:
+    """The configuration of one split's checkpoint; its fingerprint covers the training
+    images, so a checkpoint resumes only the same split."""
     p = profile.to_dict()
     used = {"stage": "finetune", "seed": seed, "model": p["model"], "finetune": p["finetune"],
             "amp": p["amp"], "init": init_fingerprint(init), "sample": bool(sample),
             "train": train_idx.tolist()}  # fmt: skip
-    config = {"stage": "finetune", "seed": seed, "profile": p, "init": str(init) if init else None,
-              "fingerprint": config_fingerprint(used)}  # fmt: skip
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(checkpoint) if checkpoint else Path(tmp) / "split.safetensors"
-        result = train_steps(
-            kind="finetune",
-            path=path,
-            config=config,
-            model=model,
-            optimizer=optimizer,
-            total_steps=total,
-            step_fn=step_fn,
-            seed=seed,
-            log_every=max(1, batches_per_epoch),  # one averaged loss per epoch
-            checkpoint_every=max(1, batches_per_epoch) if checkpoint else total + 1,
-            progress=progress,
-            stop_after=stop_after,
-        )
+    return {"stage": "finetune", "seed": seed, "profile": p, "init": str(init) if init else None,
+            "fingerprint": config_fingerprint(used)}  # fmt: skip
+
+
+def _split_result(profile: Profile, model, dataset, train_idx, test_idx, dev, cl, result) -> dict:
+    """The split's metrics on ``test_idx`` (scored as the recipe scores), history, sizes,
+    seconds, test predictions and the model."""
+    s = profile.finetune
     freeze_backbone(model, False)
     pred = predict(model, dataset, test_idx, dev, s.batch_size, profile.amp, cl,
                    s.crop, s.eval_crops)  # fmt: skip
@@ -203,15 +168,66 @@ def finetune_split(
     out["train_size"] = int(len(train_idx))
     out["test_size"] = int(len(test_idx))
     out["seconds"] = result.seconds
-    out["predictions"] = {
-        "name": pred["name"].tolist(),
-        "pred": pred["pred"].tolist(),
-        "target": pred["target"].tolist(),
-        "type": pred["type"].tolist(),
-        "level": pred["level"].tolist(),
-    }
+    keys = ("name", "pred", "target", "type", "level")
+    out["predictions"] = {k: pred[k].tolist() for k in keys}
     out["model"] = model
     return out
+
+
+def finetune_split(
+    profile: Profile,
+    dataset,
+    train_idx: Sequence[int],
+    test_idx: Sequence[int],
+    init: str | os.PathLike | None = None,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    checkpoint: str | os.PathLike | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+    settings: FinetuneSettings | None = None,
+    sample: bool = False,
+    backbone_weights: str | os.PathLike | None = None,
+    decoded: DecodedImages | None = None,
+) -> dict:
+    """Fine-tune on ``train_idx`` and evaluate on ``test_idx``; return the split's result.
+
+    The loss is the MSE between ``mu`` and the normalised score. ``sample=True`` trains
+    on ``mu + eps * sigma`` instead (GraphIQA's style); its expected loss is
+    MSE(mu) + sigma^2, so it only adds noise of scale sigma to the targets while sigma
+    shrinks (measured at initialisation: sigma 0.7-1.1 against scores of spread 0.16).
+
+    The result holds ``metrics``, ``per_type_srocc`` (sets with types), ``history``
+    (losses) and ``predictions`` (name, pred, target, type, level of the test items).
+    With ``checkpoint`` the run checkpoints every epoch and resumes from it. Taught in
+    ``notebooks/07_finetuning.ipynb``.
+    """
+    if settings is not None:
+        profile = profile.replace(finetune=settings)
+    s = profile.finetune
+    dist_ctx = distributed.setup(resolve_device(device))  # torchrun: this rank's device
+    dev = dist_ctx.device
+    cl = training_channels_last(dev, profile.channels_last)
+    model = build_initialised(profile, init, seed, backbone_weights)
+    model = prepare_model(model, dev, cl, compiles(dev, profile.compile)).train()
+    optimizer = make_optimizer(parameter_groups(model, s.head_lr_mult), s.lr, s.weight_decay)
+    runner = dist_ctx.wrap(model)  # DDP under torchrun; plain calls for one process
+    train_idx = np.asarray(train_idx, dtype=np.int64)
+    images = decoded if decoded is not None else DecodedImages(dataset)
+    sizes = _training_sizes(profile, dataset, images, train_idx, model.min_input_size)
+    step_fn, per_epoch, total = _finetune_step(profile, model, runner, optimizer, images,
+                                               train_idx, sizes, seed, sample, dev, cl,
+                                               dist_ctx)  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(checkpoint) if checkpoint else Path(tmp) / "split.safetensors"
+        result = train_steps(
+            kind="finetune", path=path, config=_split_config(profile, seed, init, sample, train_idx),
+            model=model, optimizer=optimizer, total_steps=total, step_fn=step_fn, seed=seed,
+            log_every=max(1, per_epoch),  # one averaged loss per epoch
+            checkpoint_every=max(1, per_epoch) if checkpoint else total + 1,
+            progress=progress, stop_after=stop_after,
+        )  # fmt: skip
+    return _split_result(profile, model, dataset, train_idx, test_idx, dev, cl, result)
 
 
 LOSSES = ("mse", "mse+rank")
@@ -377,8 +393,6 @@ def cap_splits(split_list, max_images: int | None, train_fraction: float, seed: 
     """
     if not max_images:
         return split_list
-    from gmiqa.training.loop import step_seed
-
     n_train = max(1, round(int(max_images) * float(train_fraction)))
     n_test = max(1, int(max_images) - n_train)
     out = []
@@ -391,6 +405,46 @@ def cap_splits(split_list, max_images: int | None, train_fraction: float, seed: 
             test = np.sort(rng.choice(test, n_test, replace=False))
         out.append((train, test))
     return out
+
+
+def _finished_run(out: Path, key: str, keep_model) -> dict | None:
+    """The results in ``out`` when the same run (fingerprint ``key``) finished before and
+    its split-0 model is where ``keep_model`` asks (copied from its sibling if needed)."""
+    if not out.exists():
+        return None
+    with open(out, encoding="utf-8") as fh:
+        finished = json.load(fh)
+    if finished.get("fingerprint") != key:
+        return None
+    sibling = model_path_for(out)  # the split-0 model run_ablation keeps
+    if keep_model is not None and not Path(keep_model).exists() and sibling.exists():
+        for src, dst in (
+            (sibling, Path(keep_model)),
+            (sidecar_path(sibling), sidecar_path(keep_model)),
+        ):
+            Path(dst).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+    return finished if keep_model is None or Path(keep_model).exists() else None
+
+
+def _finished_splits(partial_path: Path, key: str) -> list[dict]:
+    """The splits an interrupted run of the same configuration recorded (else [])."""
+    if not partial_path.exists():
+        return []
+    with open(partial_path, encoding="utf-8") as fh:
+        partial = json.load(fh)
+    return partial.get("splits", []) if partial.get("fingerprint") == key else []
+
+
+def _keep_split_model(path, model, dataset_name: str, seed: int, profile: Profile, key: str,
+                      metrics: dict) -> None:  # fmt: skip
+    """Save the model fine-tuned on split 0 as a checkpoint ``gmiqa score`` reads."""
+    save_checkpoint(
+        path, kind="finetune", model=model,
+        config={"stage": "finetune", "dataset": dataset_name, "seed": seed,
+                "profile": profile.to_dict(), "fingerprint": key, "split": 0},
+        state={"step": 0, "done": True, "metrics": metrics},
+    )  # fmt: skip
 
 
 def run_finetune(
@@ -418,7 +472,6 @@ def run_finetune(
 
     profile = get_profile(profile)
     dev = resolve_device(device)
-
     config = finetune_config(
         profile, dataset_name, init, splits, seed, dataset_fingerprint(dataset), backbone_weights
     )
@@ -429,31 +482,10 @@ def run_finetune(
                             profile.finetune.train_fraction, seed)  # fmt: skip
     out = Path(out)
     partial_path = out.with_suffix(".partial.json")
-    if out.exists():  # the same run finished before: its results stand
-        import json
-
-        with open(out, encoding="utf-8") as fh:
-            finished = json.load(fh)
-        if finished.get("fingerprint") == key:
-            sibling = model_path_for(out)  # the split-0 model run_ablation keeps
-            if keep_model is not None and not Path(keep_model).exists() and sibling.exists():
-                for src, dst in (
-                    (sibling, Path(keep_model)),
-                    (sidecar_path(sibling), sidecar_path(keep_model)),
-                ):
-                    Path(dst).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(src, dst)
-            if keep_model is None or Path(keep_model).exists():
-                return finished
-    done: list[dict] = []
-    if partial_path.exists():
-        import json
-
-        with open(partial_path, encoding="utf-8") as fh:
-            partial = json.load(fh)
-        if partial.get("fingerprint") == key:
-            done = partial.get("splits", [])
-
+    finished = _finished_run(out, key, keep_model)
+    if finished is not None:  # the same run finished before: its results stand
+        return finished
+    done = _finished_splits(partial_path, key)
     decoded = DecodedImages(dataset)  # every split reads the same files: decode them once
     for k in range(len(done), n):
         train_idx, test_idx = split_list[k]
@@ -465,12 +497,7 @@ def run_finetune(
         )  # fmt: skip
         model = res.pop("model")
         if k == 0 and keep_model is not None and current().is_main:
-            save_checkpoint(
-                keep_model, kind="finetune", model=model,
-                config={"stage": "finetune", "dataset": dataset_name, "seed": seed,
-                        "profile": profile.to_dict(), "fingerprint": key, "split": 0},
-                state={"step": 0, "done": True, "metrics": res["metrics"]},
-            )  # fmt: skip
+            _keep_split_model(keep_model, model, dataset_name, seed, profile, key, res["metrics"])
         res["split"] = k
         done.append(res)
         if current().is_main:  # rank 0 writes results; the others wait for it

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,11 +50,35 @@ def config_fingerprint(config: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def stage_config(stage: str, profile, seed: int, used: dict, data: str | None,
+                 backbone_weights, weights_identity: str | None, **recorded) -> dict:  # fmt: skip
+    """The configuration stored with a pre-training checkpoint (stage 1 or 2), fingerprinted.
+
+    The fingerprint covers what the stage's weights depend on: the stage, seed, data and
+    model settings, ``amp``, the stage's own ``used`` settings, how held-out references
+    are picked, the data's fingerprint and the backbone weights' identity
+    (``weights_identity``). ``recorded`` is stored beside them, after the profile.
+    Taught in ``notebooks/05_meta_learning.ipynb``.
+    """
+    p = profile.to_dict()
+    fingerprinted = {
+        "stage": stage, "seed": int(seed), "data": p["data"], "model": p["model"],
+        "amp": p["amp"], **used,
+        "holdout_rule": "at most a quarter",  # how samplers.holdout_references picks them
+        "data_fingerprint": data,  # other photos or another labelled set: another run
+        "backbone_weights": weights_identity,
+    }  # fmt: skip
+    return {
+        "stage": stage, "seed": int(seed), "profile": p, **recorded, "data_fingerprint": data,
+        "backbone_weights": str(backbone_weights) if backbone_weights else None,
+        "fingerprint": config_fingerprint(fingerprinted),
+    }  # fmt: skip
+
+
 def file_identity(path) -> str | None:
     """Name, size and mtime of a file such as a weights file (None for none): a fingerprint part."""
     if path is None:
         return None
-    import os
 
     st = os.stat(path)
     return f"{Path(path).name}:{st.st_size}:{st.st_mtime_ns}"
@@ -172,7 +199,6 @@ def train_steps(
     ``stop_after`` raises :class:`TrainingInterrupted` once that many steps are done (the
     tests' way to interrupt a run between two checkpoints).
     """
-    import time
 
     dist_ctx = current()  # rank 0 writes checkpoints; one process: always rank 0
     t0 = time.perf_counter()
@@ -232,7 +258,6 @@ def lr_factor(step: int, total: int, warmup: int = 0, schedule: str = "constant"
     to 0 at ``total``). A function of the step alone, so a resumed run follows the same
     schedule without any scheduler state.
     """
-    import math
 
     if schedule not in ("constant", "cosine"):
         raise ConfigError(f"unknown learning-rate schedule {schedule!r}: choose constant or cosine")

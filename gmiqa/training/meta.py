@@ -54,7 +54,13 @@ from gmiqa.models import build_model
 from gmiqa.profiles import MetaSettings, Profile
 from gmiqa.training import distributed
 from gmiqa.training import feeder as feeding  # module attributes: tests patch them
-from gmiqa.training.loop import config_fingerprint, file_identity, step_rng, step_seed, train_steps
+from gmiqa.training.loop import (
+    file_identity,
+    stage_config,
+    step_rng,
+    step_seed,
+    train_steps,
+)
 from gmiqa.training.samplers import MetaTaskSampler, holdout_references
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (inputs, targets)
@@ -380,30 +386,63 @@ def meta_config(
     profile: Profile, seed: int, data: str | None = None, backbone_weights=None
 ) -> dict:
     """The configuration stored with (and fingerprinting) a meta checkpoint."""
-
     p = profile.to_dict()
-    # Only the settings stage 1 depends on decide whether its checkpoint is reusable.
+    # Only the settings stage 1 depends on decide whether its checkpoint is reusable;
+    # vmap_tasks gives the same steps: it does not invalidate checkpoints.
     used = {
-        "stage": "meta",
-        "seed": int(seed),
-        "data": p["data"],
-        "model": p["model"],
-        # vmap_tasks gives the same steps: it does not invalidate checkpoints
         "meta": {k: v for k, v in p["meta"].items() if k != "vmap_tasks"},
-        "amp": p["amp"],
         "holdout": p["pretrain"]["holdout_references"],
-        "holdout_rule": "at most a quarter",  # how holdout_references picks them
-        "data_fingerprint": data,  # other photos or another labelled set: another run
-        "backbone_weights": file_identity(backbone_weights),
     }
-    return {
-        "stage": "meta",
-        "seed": int(seed),
-        "profile": p,
-        "data_fingerprint": data,
-        "backbone_weights": str(backbone_weights) if backbone_weights else None,
-        "fingerprint": config_fingerprint(used),
-    }
+    return stage_config("meta", profile, seed, used, data, backbone_weights,
+                        file_identity(backbone_weights))  # fmt: skip
+
+
+def _meta_learner(profile: Profile, dev, seed: int, backbone_weights) -> tuple:
+    """``(model, MetaLearner)`` of stage 1: the model on ``dev`` in training mode, eager
+    (the inner loop runs through torch.func; Profile.compile is for stages 2-3)."""
+    s = profile.meta
+    seed_everything(seed)
+    cl = training_channels_last(dev, profile.channels_last)
+    model = prepare_model(build_model(profile.model, backbone_weights), dev, cl)
+    model.train()
+    learner = MetaLearner(
+        MethodModule(model, "meta_forward"), mse, inner_steps=s.inner_steps,
+        inner_lr=s.inner_lr, first_order=s.first_order, learn_inner_lr=s.learn_inner_lr,
+        device=dev, amp=profile.amp, vmap_tasks=s.vmap_tasks,
+    )  # fmt: skip
+    return model, learner
+
+
+def _meta_tasks(profile: Profile, dataset, dev, seed: int):
+    """``make(step)``: the step's tasks (one distortion type each: support and query
+    images with their scores), never from the references stage 2 holds out."""
+    s = profile.meta
+    # the references stage 2 probes on stay out of stage 1 too
+    held_out = holdout_references(
+        record_field(dataset, "ref_id"), profile.pretrain.holdout_references, seed
+    )
+    sampler = MetaTaskSampler(dataset.records, tasks_per_step=s.tasks_per_step,
+                              support_size=s.support_size, query_size=s.query_size,
+                              exclude_refs=held_out)  # fmt: skip
+    score_col = record_field(dataset, "score").astype(np.float32)
+    cl = training_channels_last(dev, profile.channels_last)
+    feeder = feeding.feeder_for(dataset, dev, s.crop, s.flip, cl)
+
+    def fetch(indices, seed_: int) -> Batch:
+        y = torch.as_tensor(score_col[np.asarray(indices)], device=dev)
+        return feeder.batch(indices, seed_), y
+
+    def make(step: int) -> list[Task]:
+        return [
+            Task(
+                fetch(t.support, step_seed(seed, step, 21 + 2 * k)),
+                fetch(t.query, step_seed(seed, step, 22 + 2 * k)),
+                f"type {t.type}",
+            )
+            for k, t in enumerate(sampler.sample(step_rng(seed, step)))
+        ]
+
+    return make
 
 
 def train_meta(
@@ -424,58 +463,14 @@ def train_meta(
     ``notebooks/05_meta_learning.ipynb``.
     """
 
-    s = settings or profile.meta
     if settings is not None:
         profile = profile.replace(meta=settings)
-
+    s = profile.meta
     # under torchrun: this rank's GPU; every rank runs stage 1 alike, rank 0 saves it
     dev = distributed.setup(resolve_device(device)).device
-    seed_everything(seed)
-    cl = training_channels_last(dev, profile.channels_last)
-    # eager: the inner loop runs through torch.func (Profile.compile is for stages 2-3)
-    model = prepare_model(build_model(profile.model, backbone_weights), dev, cl)
-    model.train()
-    learner = MetaLearner(
-        MethodModule(model, "meta_forward"),
-        mse,
-        inner_steps=s.inner_steps,
-        inner_lr=s.inner_lr,
-        first_order=s.first_order,
-        learn_inner_lr=s.learn_inner_lr,
-        device=dev,
-        amp=profile.amp,
-        vmap_tasks=s.vmap_tasks,
-    )
+    model, learner = _meta_learner(profile, dev, seed, backbone_weights)
     optimizer = torch.optim.Adam(learner.outer_parameters(), lr=s.outer_lr, foreach=True)
-
-    # the references stage 2 probes on stay out of stage 1 too
-    held_out = holdout_references(
-        record_field(dataset, "ref_id"), profile.pretrain.holdout_references, seed
-    )
-    sampler = MetaTaskSampler(
-        dataset.records,
-        tasks_per_step=s.tasks_per_step,
-        support_size=s.support_size,
-        query_size=s.query_size,
-        exclude_refs=held_out,
-    )
-    score_col = record_field(dataset, "score").astype(np.float32)
-    feeder = feeding.feeder_for(dataset, dev, s.crop, s.flip, cl)
-
-    def fetch(indices, seed_: int) -> Batch:
-        y = torch.as_tensor(score_col[np.asarray(indices)], device=dev)
-        return feeder.batch(indices, seed_), y
-
-    def make(step: int) -> list[Task]:
-        return [
-            Task(
-                fetch(t.support, step_seed(seed, step, 21 + 2 * k)),
-                fetch(t.query, step_seed(seed, step, 22 + 2 * k)),
-                f"type {t.type}",
-            )
-            for k, t in enumerate(sampler.sample(step_rng(seed, step)))
-        ]
-
+    make = _meta_tasks(profile, dataset, dev, seed)
     prefetch = feeding.Prefetcher(make, s.steps, feeding.prefetch_depth(dev))
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
@@ -486,21 +481,14 @@ def train_meta(
 
     # Meta-SGD rates are saved as extra tensors, keyed by the wrapped parameter name.
     extra = {f"inner_lr.{k}": v for k, v in learner.inner_lrs.items()}
+    config = meta_config(profile, seed, dataset_fingerprint(dataset), backbone_weights)
     try:
         return train_steps(
-            kind="meta",
-            path=Path(checkpoint),
-            config=meta_config(profile, seed, dataset_fingerprint(dataset), backbone_weights),
-            model=model,
-            optimizer=optimizer,
-            total_steps=s.steps,
-            step_fn=step_fn,
-            seed=seed,
+            kind="meta", path=Path(checkpoint), config=config, model=model,
+            optimizer=optimizer, total_steps=s.steps, step_fn=step_fn, seed=seed,
             log_every=max(1, min(profile.pretrain.log_every, s.steps)),
             checkpoint_every=max(1, min(profile.pretrain.checkpoint_every, s.steps)),
-            extra=extra,
-            progress=progress,
-            stop_after=stop_after,
-        )
+            extra=extra, progress=progress, stop_after=stop_after,
+        )  # fmt: skip
     finally:
         prefetch.close()

@@ -130,6 +130,48 @@ def is_current(path: Path, expected_fingerprint: str) -> bool:
     )
 
 
+def _ensure_meta(path: Path, profile: Profile, dataset, data_fp, device, seed: int, progress,
+                 weights) -> Path:  # fmt: skip
+    """Stage 1's checkpoint at ``path``, trained unless current."""
+    if not is_current(path, meta_config(profile, seed, data_fp, weights)["fingerprint"]):
+        print(f"training stage 1 (meta-learning) into {path}")
+        train_meta(profile, dataset, path, device, seed, progress, backbone_weights=weights)
+    return path
+
+
+def _ensure_graph(path: Path, init: Path | None, profile: Profile, dataset, data_fp, device,
+                  seed: int, progress, weights) -> Path:  # fmt: skip
+    """Stage 2's checkpoint at ``path`` from ``init`` (None: a random start, from
+    ``weights``), trained unless current; a current one gets its missing probe report."""
+    expected = pretrain_config(
+        profile, seed, str(init) if init else None, init_fingerprint(init), data_fp,
+        None if init else weights,
+    )  # fmt: skip
+    if not is_current(path, expected["fingerprint"]):
+        print(f"training stage 2 (graph pre-training) into {path}")
+        train_graph(profile, dataset, path, init, device, seed, progress,
+                    backbone_weights=None if init else weights)  # fmt: skip
+    else:  # finished before; its probe may have been interrupted: make it again
+        ensure_probe(path, profile, dataset, device, seed)
+    return path
+
+
+def _ensure_finetune(path: Path, init: Path, profile: Profile, run_dir: Path, dataset, device,
+                     seed: int, progress) -> Path:  # fmt: skip
+    """Stage 3's checkpoint at ``path``: fine-tuned on split 0 of the synthetic set from
+    the stage-2 checkpoint ``init``, with the results of every split, unless current."""
+    results = run_dir / "results" / "finetune-synthetic-graph.json"
+    expected = finetune_config(profile, "synthetic", init, None, seed)["fingerprint"]
+    if results.exists() and is_current(path, expected):
+        return path
+    print(f"training stage 3 (fine-tuning on the synthetic set) into {path}")
+    run_finetune(
+        profile, dataset, "synthetic", init, results, None, device, seed, progress,
+        keep_model=path, work_dir=run_dir / "results" / "work",
+    )  # fmt: skip
+    return path
+
+
 def ensure_stage(
     stage: str,
     profile: Profile | str,
@@ -155,59 +197,24 @@ def ensure_stage(
     profile = get_profile(profile)
     run_dir = Path(run_dir)
     path = checkpoint_path(run_dir, stage)
-
     if dataset is None:
         dataset = pretraining_dataset(profile, run_dir, pristine, seed, progress=progress)
     data_fp = dataset_fingerprint(dataset)
     weights = backbone_weights
-
     if stage == "meta":
-        if not is_current(path, meta_config(profile, seed, data_fp, weights)["fingerprint"]):
-            print(f"training stage 1 (meta-learning) into {path}")
-            train_meta(profile, dataset, path, device, seed, progress, backbone_weights=weights)
-        return path
+        return _ensure_meta(path, profile, dataset, data_fp, device, seed, progress, weights)
     if stage == "graph":
-        init = (
-            ensure_stage(
-                "meta",
-                profile,
-                run_dir,
-                device,
-                seed,
-                pristine,
-                progress,
-                dataset,
-                backbone_weights=weights,
-            )  # fmt: skip
-            if use_meta
-            else None
-        )
-        if not use_meta:
+        init = None
+        if use_meta:
+            init = ensure_stage("meta", profile, run_dir, device, seed, pristine, progress,
+                                dataset, backbone_weights=weights)  # fmt: skip
+        else:
             path = path.with_name("graph_nometa.safetensors")
-        expected = pretrain_config(
-            profile, seed, str(init) if init else None, init_fingerprint(init), data_fp,
-            None if init else weights,
-        )  # fmt: skip
-        if not is_current(path, expected["fingerprint"]):
-            print(f"training stage 2 (graph pre-training) into {path}")
-            train_graph(profile, dataset, path, init, device, seed, progress,
-                        backbone_weights=None if init else weights)  # fmt: skip
-        else:  # finished before; its probe may have been interrupted: make it again
-            ensure_probe(path, profile, dataset, device, seed)
-        return path
-    # stage 3: fine-tune on split 0 of the synthetic set from the stage 2 checkpoint
+        return _ensure_graph(path, init, profile, dataset, data_fp, device, seed, progress,
+                             weights)  # fmt: skip
     init = ensure_stage("graph", profile, run_dir, device, seed, pristine, progress, dataset,
                         backbone_weights=weights)  # fmt: skip
-    results = run_dir / "results" / "finetune-synthetic-graph.json"
-    expected = finetune_config(profile, "synthetic", init, None, seed)["fingerprint"]
-    if results.exists() and is_current(path, expected):
-        return path
-    print(f"training stage 3 (fine-tuning on the synthetic set) into {path}")
-    run_finetune(
-        profile, dataset, "synthetic", init, results, None, device, seed, progress,
-        keep_model=path, work_dir=run_dir / "results" / "work",
-    )  # fmt: skip
-    return path
+    return _ensure_finetune(path, init, profile, run_dir, dataset, device, seed, progress)
 
 
 def named_dataset(name: str, root, profile: Profile | str, run_dir: str | os.PathLike,

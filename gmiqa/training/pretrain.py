@@ -60,7 +60,16 @@ from gmiqa.models.discriminators import TypeDiscriminator
 from gmiqa.profiles import PretrainSettings, Profile
 from gmiqa.training import distributed
 from gmiqa.training import feeder as feeding  # module attributes: tests patch them
-from gmiqa.training.loop import config_fingerprint, file_identity
+from gmiqa.training.loop import (
+    file_identity,
+    lr_factor,
+    make_optimizer,
+    set_lr,
+    stage_config,
+    step_rng,
+    step_seed,
+    train_steps,
+)
 from gmiqa.training.probe import probe_checkpoint_path, run_probe
 from gmiqa.training.samplers import TypeGraphSampler, TypeTripletSampler, holdout_references
 
@@ -74,31 +83,15 @@ def pretrain_config(
     backbone_weights: str | Path | None = None,
 ) -> dict:
     """The configuration stored with (and fingerprinting) a graph pre-training checkpoint."""
-
     p = profile.to_dict()
     used = {
-        "stage": "graph",
-        "seed": int(seed),
-        "data": p["data"],
-        "model": p["model"],
         # two_pass gives the same gradients: it does not invalidate checkpoints
         "pretrain": {k: v for k, v in p["pretrain"].items() if k != "two_pass"},
-        "holdout_rule": "at most a quarter",  # how holdout_references picks them
-        "amp": p["amp"],
         "init": init_fingerprint,  # a new stage 1 checkpoint invalidates this stage
-        "data_fingerprint": data,  # other photos or another labelled set: another run
-        "backbone_weights": file_identity(backbone_weights) if init is None else None,
     }
-    return {
-        "stage": "graph",
-        "seed": int(seed),
-        "profile": p,
-        "init": init,
-        "init_fingerprint": init_fingerprint,
-        "data_fingerprint": data,
-        "backbone_weights": str(backbone_weights) if backbone_weights else None,
-        "fingerprint": config_fingerprint(used),
-    }
+    identity = file_identity(backbone_weights) if init is None else None
+    return stage_config("graph", profile, seed, used, data, backbone_weights, identity,
+                        init=init, init_fingerprint=init_fingerprint)  # fmt: skip
 
 
 def graph_losses(
@@ -333,39 +326,9 @@ def graph_step_two_pass(
     return {k: v.detach() for k, v in losses.items()}
 
 
-def train_graph(
-    profile: Profile,
-    dataset,
-    checkpoint: str | Path,
-    init: str | Path | None = None,
-    device: str | torch.device = "auto",
-    seed: int = 0,
-    progress: bool = True,
-    stop_after: int | None = None,
-    settings: PretrainSettings | None = None,
-    detach_positive_negative: bool = False,
-    backbone_weights: str | Path | None = None,
-):
-    """Train stage 2 on ``dataset`` from the stage 1 checkpoint ``init`` (or from scratch).
-
-    Writes ``checkpoint`` (resuming an unfinished run of the same configuration) and
-    returns a :class:`~gmiqa.training.loop.StageResult`. Taught in
-    ``notebooks/06_graph_pretraining.ipynb``.
-    """
-    from gmiqa.training.loop import (
-        lr_factor,
-        make_optimizer,
-        set_lr,
-        step_rng,
-        step_seed,
-        train_steps,
-    )
-
-    if settings is not None:
-        profile = profile.replace(pretrain=settings)
-    s = profile.pretrain
-    dist_ctx = distributed.setup(resolve_device(device))  # torchrun: this rank's device
-    dev = dist_ctx.device
+def _graph_model(profile: Profile, init, dev, seed: int, backbone_weights):
+    """The stage-2 model on ``dev`` in training mode (from ``init``'s weights when given),
+    and ``init``'s fingerprint."""
     seed_everything(seed)
     model = build_model(profile.model, backbone_weights)
     init_fp = None
@@ -375,17 +338,22 @@ def train_graph(
         init_fp = ck.config.get("fingerprint", ck.path.name)
     cl = training_channels_last(dev, profile.channels_last)
     model = prepare_model(model, dev, cl, compiles(dev, profile.compile))
-    model.train()
-    extra = {}
-    if s.type_proxy_weight > 0 and s.types_per_step > 0:
-        # one learned proxy per type id (0..25), trained with the model, saved as extra
-        gen = torch.Generator().manual_seed(seed)
-        proxy = torch.randn(26, profile.model.feature_dim, generator=gen).to(dev)
-        extra["type_proxies"] = proxy.requires_grad_(True)
-    optimizer = make_optimizer(
-        [p for p in model.parameters() if p.requires_grad] + list(extra.values()),
-        s.lr, s.weight_decay,
-    )  # fmt: skip
+    return model.train(), init_fp
+
+
+def _type_proxies(profile: Profile, seed: int, dev) -> dict[str, torch.Tensor]:
+    """One learned proxy per type id (0..25) when the multi-graph step uses them, trained
+    with the model and saved as the checkpoint's ``extra``; else {}."""
+    s = profile.pretrain
+    if not (s.type_proxy_weight > 0 and s.types_per_step > 0):
+        return {}
+    gen = torch.Generator().manual_seed(seed)
+    proxy = torch.randn(26, profile.model.feature_dim, generator=gen).to(dev)
+    return {"type_proxies": proxy.requires_grad_(True)}
+
+
+def _uses_two_pass(s: PretrainSettings, dist_ctx) -> bool:
+    """Whether the two-pass triplet step runs: asked for, one-graph step, one process."""
     two_pass = s.two_pass and s.types_per_step == 0
     if two_pass and dist_ctx.is_distributed:
         # Each rank holds only its slice of a batch, so it cannot re-run whole batches:
@@ -393,13 +361,18 @@ def train_graph(
         warnings.warn(
             "pretrain.two_pass=True is not available with data-parallel training (torchrun, "
             f"world size {dist_ctx.world_size}): using the one-pass step",
-            stacklevel=2,
+            stacklevel=3,
         )
-        two_pass = False
-    runner = dist_ctx.wrap(model)  # DDP under torchrun; plain calls for one process
-    ref_col = _column(dataset, "ref_id")
-    held_out = holdout_references(ref_col, s.holdout_references, seed)
-    allowed = np.flatnonzero(~np.isin(ref_col, held_out))
+        return False
+    return two_pass
+
+
+def _graph_batches(profile: Profile, dataset, allowed: np.ndarray, seed: int, dev, dist_ctx):
+    """``make(step)``: the step's batches from the training references ``allowed``: one
+    multi-type graph (images, types, levels) or an anchor/positive/negative triplet of
+    (images, levels), this rank's shard of the images."""
+    s = profile.pretrain
+    cl = training_channels_last(dev, profile.channels_last)
     level_col = _column(dataset, "level")
     feeder = feeding.feeder_for(dataset, dev, s.crop, s.flip, cl)
 
@@ -418,16 +391,22 @@ def train_graph(
             types = torch.as_tensor(g.types, device=dev)
             return images(g.indices, step, 11), types, levels_of(g.indices)
 
-    else:
-        sampler = TypeTripletSampler(_subset_records(dataset, allowed), s.batch_size)
+        return make
+    sampler = TypeTripletSampler(_subset_records(dataset, allowed), s.batch_size)
 
-        def make(step: int):
-            tri = sampler.sample(step_rng(seed, step))
-            batches = [allowed[b] for b in (tri.anchor, tri.positive, tri.negative)]
-            return tuple((images(b, step, 11 + k), levels_of(b)) for k, b in enumerate(batches))
+    def make(step: int):
+        tri = sampler.sample(step_rng(seed, step))
+        batches = [allowed[b] for b in (tri.anchor, tri.positive, tri.negative)]
+        return tuple((images(b, step, 11 + k), levels_of(b)) for k, b in enumerate(batches))
 
-    total = stage_steps(s, len(allowed))
-    prefetch = feeding.Prefetcher(make, total, feeding.prefetch_depth(dev))
+    return make
+
+
+def _graph_step(profile: Profile, model, runner, optimizer, prefetch, total: int, extra: dict,
+                two_pass: bool, detach_positive_negative: bool, dev):  # fmt: skip
+    """``step_fn(step)`` of stage 2: the learning rate, the step's batches, one of the three
+    steps (multi-graph, two-pass triplet, one-pass triplet), the optimizer step."""
+    s = profile.pretrain
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
         set_lr(optimizer, s.lr * lr_factor(step, total, s.warmup_steps, s.schedule))
@@ -461,35 +440,63 @@ def train_graph(
         optimizer.step()
         return {k: v.detach() for k, v in losses.items()}
 
+    return step_fn
+
+
+def train_graph(
+    profile: Profile,
+    dataset,
+    checkpoint: str | Path,
+    init: str | Path | None = None,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    progress: bool = True,
+    stop_after: int | None = None,
+    settings: PretrainSettings | None = None,
+    detach_positive_negative: bool = False,
+    backbone_weights: str | Path | None = None,
+):
+    """Train stage 2 on ``dataset`` from the stage 1 checkpoint ``init`` (or from scratch).
+
+    Writes ``checkpoint`` (resuming an unfinished run of the same configuration) and
+    returns a :class:`~gmiqa.training.loop.StageResult`; with held-out references, their
+    probe report beside it (:func:`gmiqa.training.probe.run_probe`). Taught in
+    ``notebooks/06_graph_pretraining.ipynb``.
+    """
+    if settings is not None:
+        profile = profile.replace(pretrain=settings)
+    s = profile.pretrain
+    dist_ctx = distributed.setup(resolve_device(device))  # torchrun: this rank's device
+    dev = dist_ctx.device
+    model, init_fp = _graph_model(profile, init, dev, seed, backbone_weights)
+    extra = _type_proxies(profile, seed, dev)
+    params = [p for p in model.parameters() if p.requires_grad] + list(extra.values())
+    optimizer = make_optimizer(params, s.lr, s.weight_decay)
+    two_pass = _uses_two_pass(s, dist_ctx)
+    runner = dist_ctx.wrap(model)  # DDP under torchrun; plain calls for one process
+    ref_col = _column(dataset, "ref_id")
+    held_out = holdout_references(ref_col, s.holdout_references, seed)
+    allowed = np.flatnonzero(~np.isin(ref_col, held_out))
+    make = _graph_batches(profile, dataset, allowed, seed, dev, dist_ctx)
+    total = stage_steps(s, len(allowed))
+    prefetch = feeding.Prefetcher(make, total, feeding.prefetch_depth(dev))
+    step_fn = _graph_step(profile, model, runner, optimizer, prefetch, total, extra, two_pass,
+                          detach_positive_negative, dev)  # fmt: skip
+    config = pretrain_config(profile, seed, str(init) if init else None, init_fp,
+                             dataset_fingerprint(dataset), backbone_weights)  # fmt: skip
     try:
         result = train_steps(
-            kind="graph",
-            path=Path(checkpoint),
-            config=pretrain_config(
-                profile,
-                seed,
-                str(init) if init else None,
-                init_fp,
-                dataset_fingerprint(dataset),
-                backbone_weights,
-            ),
-            model=model,
-            optimizer=optimizer,
-            total_steps=total,
-            step_fn=step_fn,
-            seed=seed,
+            kind="graph", path=Path(checkpoint), config=config, model=model,
+            optimizer=optimizer, total_steps=total, step_fn=step_fn, seed=seed,
             log_every=max(1, min(s.log_every, total)),
             checkpoint_every=max(1, min(s.checkpoint_every, total)),
-            extra=extra,
-            progress=progress,
-            stop_after=stop_after,
-        )
+            extra=extra, progress=progress, stop_after=stop_after,
+        )  # fmt: skip
     finally:
         prefetch.close()
     if held_out and dist_ctx.is_main:
         report = run_probe(model, dataset, held_out, dev)
         report["reference_ids"] = held_out
-
         atomic_write_json(probe_checkpoint_path(checkpoint), report)
     return result
 
