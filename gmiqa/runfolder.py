@@ -405,6 +405,8 @@ def prepare_command(args) -> Iterator[None]:
     if command == "score":
         lock_dir = None
         if args.out is not None:
+            if Path(args.out).suffix.lower() not in (".csv", ".json"):
+                raise ConfigError(f"{args.out}: --out must name a .csv or .json file")
             check_output_file(args.out)
             lock_dir = _enclosing_run_folder(args.out)
         if lock_dir is None:
