@@ -209,15 +209,15 @@ def trial(work: Path, photos: Path, stage: str, ref: dict, moment: float, n: int
     _restore(ref["before"][stage], run_root)
     token = f"{os.getpid()}-{stage}-{n}"
     log = work / f"trial-{stage}-{n}.log"
-    child = subprocess.Popen(cmds[stage], env=_env(token), stdout=open(log, "wb"),
-                             stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        child.wait(timeout=moment)
-        killed = False  # it ended before the moment
-    except subprocess.TimeoutExpired:
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        killed = True
+    with open(log, "wb") as fh:
+        child = subprocess.Popen(cmds[stage], env=_env(token), stdout=fh, stderr=subprocess.STDOUT)
+        try:
+            child.wait(timeout=moment)
+            killed = False  # it ended before the moment
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+            killed = True
     time.sleep(3.0)
     orphans = marked_processes(token)
     for pid in orphans:  # leave nothing behind for the next trial

@@ -89,7 +89,10 @@ def check_output_folder(folder: str | os.PathLike, what: str | None = None) -> P
 
 
 def check_output_file(path: str | os.PathLike) -> Path:
-    """``path`` can be written atomically: not a folder, its folder writable (created)."""
+    """``path`` can be written atomically: not a folder, its folder writable (created).
+
+    Taught in ``notebooks/07_finetuning.ipynb`` (``gmiqa score --out``).
+    """
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{path}: is a folder; --out must name a .csv or .json file")
@@ -155,6 +158,8 @@ class RunFolderLock:
 def remove_stale_temporaries(folder: str | os.PathLike, older_than: float | None = None) -> list:
     """Delete :mod:`gmiqa.atomic` temporaries under ``folder`` (the folder's lock held).
 
+    Taught in ``notebooks/07_finetuning.ipynb`` (run folders).
+
     ``older_than``: only those last modified before this time (``time.time()`` value).
     Returns the removed paths.
     """
@@ -178,7 +183,7 @@ def remove_stale_temporaries(folder: str | os.PathLike, older_than: float | None
 
 
 def record_path(run_dir: str | os.PathLike, stage: str) -> Path:
-    """``run_dir/checkpoints/<stage>.data.json``."""
+    """``run_dir/checkpoints/<stage>.data.json`` (``07_finetuning``)."""
     return Path(run_dir) / "checkpoints" / f"{stage}.data.json"
 
 
@@ -187,7 +192,10 @@ def _checkpoint(run_dir: Path, stage: str) -> Path:
 
 
 def stage_finished(run_dir: str | os.PathLike, stage: str) -> bool:
-    """True when ``stage``'s checkpoint in ``run_dir`` is there and its training ended."""
+    """True when ``stage``'s checkpoint in ``run_dir`` is there and its training ended.
+
+    Taught in ``notebooks/07_finetuning.ipynb``.
+    """
     from gmiqa.checkpoint import read_sidecar
     from gmiqa.errors import CheckpointError
 
@@ -201,7 +209,10 @@ def stage_finished(run_dir: str | os.PathLike, stage: str) -> bool:
 
 
 def folder_fingerprint(folder: str | os.PathLike) -> str:
-    """Hash of the image files under ``folder``: relative names, sizes, modification times."""
+    """Hash of the image (and CSV) files under ``folder``: names, sizes, modification times.
+
+    Taught in ``notebooks/07_finetuning.ipynb`` (what a data record holds).
+    """
     from gmiqa.images import IMAGE_SUFFIXES
 
     folder = Path(folder)
@@ -223,7 +234,10 @@ def folder_fingerprint(folder: str | os.PathLike) -> str:
 
 
 def describe_data(dataset: str | None, root=None, pristine=None) -> dict:
-    """The record of pre-training data: ``dataset``, ``root``, ``pristine``, ``images``."""
+    """The record of pre-training data: ``dataset``, ``root``, ``pristine``, ``images``.
+
+    Taught in ``notebooks/07_finetuning.ipynb``.
+    """
     key = "synthetic" if dataset is None or str(dataset).lower() == "synthetic" else None
     if key is None:
         from gmiqa.datasets import canonical_name
@@ -241,7 +255,10 @@ def describe_data(dataset: str | None, root=None, pristine=None) -> dict:
 
 
 def data_label(record: dict) -> str:
-    """``kadid10k at /data/K``, ``the synthetic set of /photos`` or ``... packaged photos``."""
+    """``kadid10k at /data/K``, ``the synthetic set of /photos`` or ``... packaged photos``.
+
+    Taught in ``notebooks/07_finetuning.ipynb``.
+    """
     if record.get("dataset") not in (None, "synthetic"):
         return f"{record['dataset']} at {record.get('root')}"
     if record.get("pristine"):
@@ -250,7 +267,7 @@ def data_label(record: dict) -> str:
 
 
 def data_options(record: dict, command: str) -> str:
-    """The options that name ``record``'s data for ``command``."""
+    """The options that name ``record``'s data for ``command`` (``07_finetuning``)."""
     if record.get("dataset") not in (None, "synthetic"):
         if command == "pretrain":
             return f"--dataset {record['dataset']} --root {record.get('root')}"
@@ -261,6 +278,7 @@ def data_options(record: dict, command: str) -> str:
 
 
 def read_record(run_dir: str | os.PathLike, stage: str) -> dict | None:
+    """The data record of ``stage`` in ``run_dir``, or None (``07_finetuning``)."""
     try:
         record = json.loads(record_path(run_dir, stage).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -269,17 +287,22 @@ def read_record(run_dir: str | os.PathLike, stage: str) -> dict | None:
 
 
 def write_record(run_dir: str | os.PathLike, stage: str, record: dict) -> Path:
+    """Write ``stage``'s data record atomically (``07_finetuning``)."""
     from gmiqa.atomic import atomic_write_json
 
     return atomic_write_json(record_path(run_dir, stage), record)
 
 
 def same_data(a: dict, b: dict) -> bool:
+    """True when two data records name the same data (``07_finetuning``)."""
     return all(a.get(k) == b.get(k) for k in ("dataset", "root", "pristine", "images"))
 
 
 def stages_needed(command: str, args) -> list[str]:
-    """The pre-training stages ``command`` may read or train (graph needs meta first)."""
+    """The pre-training stages ``command`` may read or train (graph needs meta first).
+
+    Taught in ``notebooks/07_finetuning.ipynb``.
+    """
     if command == "pretrain":
         names = {"both": ["meta", "graph"], "all": list(PRETRAINING_STAGES)}.get(
             args.stage, [args.stage]
@@ -302,6 +325,7 @@ def choose_pretraining_data(run_dir: Path, command: str, args, stages: list[str]
 
     Sets ``args.pretrain_dataset``, ``args.pretrain_root`` and ``args.pristine`` to the
     data the command trains on; raises ConfigError when a finished stage holds other data.
+    Taught in ``notebooks/07_finetuning.ipynb``.
     """
     if command == "pretrain":
         dataset, root, pristine = args.dataset, args.root, args.pristine
@@ -405,6 +429,8 @@ def prepare_command(args) -> Iterator[None]:
     if command == "score":
         lock_dir = None
         if args.out is not None:
+            if Path(args.out).suffix.lower() not in (".csv", ".json"):
+                raise ConfigError(f"{args.out}: --out must name a .csv or .json file")
             check_output_file(args.out)
             lock_dir = _enclosing_run_folder(args.out)
         if lock_dir is None:
