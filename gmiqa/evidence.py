@@ -155,9 +155,34 @@ def evidence_markdown(results_dir: str | Path, profile: str = "cpu") -> str:
         "",
         f"Profile `{p['profile']}` (a small SCNet pre-trained for minutes on 2 CPU cores), "
         f"fine-tuned and tested on 300 LIVEC photos with human scores, {splits} random "
-        "80/20 splits by image per seed; every row on the same splits. " + "; ".join(facts) + ".",
+        "80/20 splits by image per seed; every row on the same splits. "
+        + "; ".join(facts)[:1].upper()
+        + "; ".join(facts)[1:]
+        + ".",
     ]
+    recipe = _recipe_sentence(docs[0]["metrics"])
+    if recipe:
+        lines[-1] += " " + recipe
     return "\n".join(lines)
+
+
+def _recipe_sentence(metrics: Mapping) -> str:
+    """What the file records about the recipe that made it (empty when it records none)."""
+    pre = metrics.get("pretraining") or {}
+    said = []
+    if "meta" in pre and pre["meta"].get("steps"):
+        said.append(f"stage 1 {pre['meta']['steps']:,} steps")
+    if "graph" in pre and pre["graph"].get("steps"):
+        said.append(f"stage 2 {pre['graph']['steps']:,} steps")
+    probe = (pre.get("graph") or {}).get("probe") or {}
+    if "knn_type_accuracy" in probe and "level_srocc" in probe:
+        said.append(f"held-out probe after stage 2: 5-NN type accuracy "
+                    f"{probe['knn_type_accuracy']:.2f}, level SROCC {probe['level_srocc']:.2f}")  # fmt: skip
+    if not said:
+        return ""
+    fingerprint = metrics.get("recipe_fingerprint")
+    tail = f", recipe fingerprint `{fingerprint}`" if fingerprint else ""
+    return "The split seed 0 file records the recipe that made it: " + "; ".join(said) + tail + "."
 
 
 def evidence_figure(results_dir: str | Path, path: str | Path, profile: str = "cpu") -> Path:

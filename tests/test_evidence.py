@@ -25,6 +25,10 @@ def test_the_stored_evidence_names_its_rows_seeds_and_commits():
         assert d["provenance"]["commit"][:10] in text
         assert "+dirty" not in d["provenance"]["commit"]
     assert "GMIQA above BRISQUE on" in text and "random start" in text
+    # the recipe the seed-0 file records, as a reader can check it against the file
+    pre = docs[0]["metrics"]["pretraining"]["graph"]
+    assert f"stage 2 {pre['steps']:,} steps" in text
+    assert docs[0]["metrics"]["recipe_fingerprint"] in text
 
 
 def test_a_missing_seed0_file_is_named(tmp_path):
