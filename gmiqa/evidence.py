@@ -269,6 +269,7 @@ def store_ablation(summary_path: str | Path, out_path: str | Path, command: str,
     settings of ``profile`` (a test compares them with the current profile, so a row of an
     older recipe cannot pass as current) and, for each pre-trained row, its checkpoint's
     fingerprint, stage lengths and held-out probe (the ``.probe.json`` beside it).
+    A summary made from a tree with uncommitted changes (``<sha>+dirty``) is refused.
     """
     import dataclasses
 
@@ -278,6 +279,14 @@ def store_ablation(summary_path: str | Path, out_path: str | Path, command: str,
     from gmiqa.results import read_json, write_result
 
     summary = read_json(summary_path)
+    commit = str((summary.get("provenance") or {}).get("commit", ""))
+    if commit.endswith("+dirty"):
+        from gmiqa.errors import GMIQAError
+
+        raise GMIQAError(
+            f"{summary_path}: made from a tree with uncommitted changes ({commit}); stored "
+            "evidence must name code that exists: commit, run again, then store it"
+        )
     doc = ablation_result(summary, command)
     doc["metrics"]["finetune_recipe"] = dataclasses.asdict(get_profile(profile).finetune)
     doc["metrics"]["recipe_fingerprint"] = recipe_fingerprint(profile)

@@ -87,7 +87,7 @@ def test_store_ablation_records_recipe_and_pretraining(tmp_path):
            "splits": 1, "kind": "gmiqa"}  # fmt: skip
     summary = {"dataset": "livec", "profile": "cpu", "seed": 0, "split_by": "image",
                "rows": {"none": {**row, "init": None}, "graph": {**row, "init": str(ck)}},
-               "provenance": provenance(device="cpu")}  # fmt: skip
+               "provenance": {**provenance(device="cpu"), "commit": "0123456789abcdef"}}  # fmt: skip
     (tmp_path / "s.json").write_text(json.dumps(summary))
     out = store_ablation(tmp_path / "s.json", tmp_path / "a.json", "gmiqa ablation ...")
     doc = json.loads(out.read_text())
@@ -98,6 +98,12 @@ def test_store_ablation_records_recipe_and_pretraining(tmp_path):
         "probe": {"knn_type_accuracy": 0.5},
     }
     assert doc["metrics"]["rows"]["graph"]["init"] == "graph.safetensors"  # no local paths
+    summary["provenance"]["commit"] = "0123456789abcdef+dirty"
+    (tmp_path / "s.json").write_text(json.dumps(summary))
+    from gmiqa.errors import GMIQAError
+
+    with pytest.raises(GMIQAError, match="uncommitted changes"):
+        store_ablation(tmp_path / "s.json", tmp_path / "b.json", "gmiqa ablation ...")
 
 
 def test_stored_evidence_claims_the_current_recipe_fingerprint():
