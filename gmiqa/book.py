@@ -13,7 +13,8 @@ folder, the repository, temporary folders and the home folder are shortened. The
 serves MathJax from the book itself (:func:`copy_mathjax`, from the installed
 ``django-static-mathjax`` package) and writes the profile the notebooks were executed
 with into the intro (:func:`book_substitutions`). :func:`check_html` checks the built
-pages (``python -m gmiqa.book check``).
+pages (``python -m gmiqa.book check``); :func:`table_widths` measures in headless Chromium
+whether a page's tables fit the page (``python -m gmiqa.book widths PAGE``).
 
 papermill and jupyter-book are book extras, imported only here.
 """
@@ -498,6 +499,62 @@ def _ids_of(page: Path) -> set[str]:
     return parser.ids
 
 
+# --- table widths in a browser ---------------------------------------------------------
+
+_MEASURE_JS = r"""
+<script>
+window.addEventListener('load', function () { setTimeout(function () {
+  var out = [];
+  document.querySelectorAll('table').forEach(function (t) {
+    var box = t;  // the nearest element that scrolls sideways: the table or an ancestor
+    while (box && box !== document.body && !/(auto|scroll|hidden)/.test(getComputedStyle(box).overflowX)) {
+      box = box.parentElement;
+    }
+    if (!box || box === document.body) { box = t.parentElement; }
+    var cap = t.querySelector('caption');
+    out.push({caption: cap ? cap.textContent.trim() : '', client: box.clientWidth,
+              scroll: Math.max(box.scrollWidth, Math.ceil(t.getBoundingClientRect().width))});
+  });
+  var pre = document.createElement('pre'); pre.id = 'gmiqa-table-widths';
+  pre.textContent = JSON.stringify(out); document.body.appendChild(pre);
+}, 300); });
+</script>
+"""
+
+
+def table_widths(page: str | Path, width: int = 1280, height: int = 800,
+                 browser: str = "chromium") -> list[dict]:  # fmt: skip
+    """Every table of a built page as headless Chromium lays it out at ``width`` x
+    ``height``: ``caption``, ``client`` (the width a reader sees) and ``scroll`` (the
+    width of the table's content); ``scroll > client`` means sideways scrolling.
+
+    The page is measured in a copy of its folder (a script is added that writes the widths
+    into the page, read back from ``--dump-dom``). GMIQAError when the browser is missing.
+    """
+    import html as html_module
+
+    page = Path(page).resolve()
+    if not page.is_file():
+        raise GMIQAError(f"{page}: no such page (a built .html file)")
+    exe = shutil.which(browser)
+    if exe is None:
+        raise GMIQAError(f"{browser}: not found; install Chromium to measure table widths")
+    html_root = next((q for q in page.parents if q.name == "html"), page.parent)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "html"
+        shutil.copytree(html_root, copy)
+        target = copy / page.relative_to(html_root)
+        text = target.read_text(encoding="utf-8")
+        target.write_text(text.replace("</body>", _MEASURE_JS + "</body>"), encoding="utf-8")
+        cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", f"--window-size={width},{height}",
+               "--virtual-time-budget=15000", "--dump-dom", target.as_uri()]  # fmt: skip
+        dom = subprocess.run(cmd, capture_output=True, text=True, timeout=300).stdout
+    found = re.search(r'<pre id="gmiqa-table-widths"[^>]*>(.*?)</pre>', dom, re.S)
+    if not found:
+        raise GMIQAError(f"{page}: {browser} returned no measurement")
+    return json.loads(html_module.unescape(found.group(1)))
+
+
 def junit_totals(paths: list[Path]) -> dict[str, int]:
     """Add up pytest's JUnit XML reports (the test command runs pytest twice)."""
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
@@ -533,6 +590,9 @@ def main(argv: list[str] | None = None) -> int:
     bd.add_argument("--out", type=Path, default=None)
     ck = sub.add_parser("check", help="check the built HTML (offline, no leaked paths, links)")
     ck.add_argument("html_dir", type=Path, nargs="?", default=BUILD / "book" / "_build" / "html")
+    wd = sub.add_parser("widths", help="table widths of built pages in headless Chromium")
+    wd.add_argument("pages", nargs="+", type=Path)
+    wd.add_argument("--width", type=int, default=1280)
     tt = sub.add_parser("totals", help="one closing line for several pytest JUnit reports")
     tt.add_argument("reports", nargs="+", type=Path)
     args = parser.parse_args(argv)
@@ -543,6 +603,21 @@ def main(argv: list[str] | None = None) -> int:
             f"total: {t['tests'] - failed - t['skipped']} passed, {failed} failed, {t['skipped']} skipped"
         )
         return 1 if failed else 0
+    if args.command == "widths":
+        scrolls = 0
+        for page in args.pages:
+            try:
+                tables = table_widths(page, args.width)
+            except GMIQAError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            for t in tables:
+                hidden = t["scroll"] - t["client"]
+                scrolls += hidden > 0
+                print(f"{page.name}: {'SCROLLS' if hidden > 0 else 'fits'} "
+                      f"{t['scroll']} px in {t['client']} px  {t['caption'][:60]}")  # fmt: skip
+        print(f"{scrolls} table(s) scroll sideways at {args.width} px")
+        return 1 if scrolls else 0
     if args.command == "check":
         problems = check_html(args.html_dir)
         for line in problems:

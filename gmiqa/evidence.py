@@ -54,13 +54,9 @@ def _paired_wins(rows: Mapping, a: str, b: str) -> tuple[int, int] | None:
     return sum(1 for p, q in zip(x, y) if p > q), len(x)
 
 
-def _iqr(row: Mapping) -> str:
-    return f"{row['srocc_median']:.2f} (IQR {row['srocc_q25']:.2f}-{row['srocc_q75']:.2f})"
-
-
 def evidence_headline(results_dir: str | Path, profile: str = "cpu") -> str:
-    """The intro's (and the README's) first sentence: the real-photo result with its spread
-    and its scale (profile, photos, splits, split seeds), read from the stored files.
+    """The intro's (and the README's) first sentences: the real-photo result with its
+    spread and its scale (profile, photos, splits, split seeds), read from the stored files.
 
     Raises FileNotFoundError naming the missing seed-0 file.
     """
@@ -71,31 +67,33 @@ def evidence_headline(results_dir: str | Path, profile: str = "cpu") -> str:
             "ablation the book leads with is missing"
         )
     docs = [load_ablation(f) for f in files]
-    seeds = [str(d["metrics"].get("seed", 0)) for d in docs]
     rows = [d["metrics"]["rows"] for d in docs]
     splits = max(int(r.get("splits") or 0) for r in rows[0].values())
 
-    def per_seed(name: str) -> str:
-        return " / ".join(_iqr(r[name]) if name in r else "not run" for r in rows)
+    def medians(name: str) -> str:
+        return " / ".join(f"{r[name]['srocc_median']:.2f}" if name in r else "not run"
+                          for r in rows)  # fmt: skip
 
-    said = [f"a median SROCC of {per_seed('graph')} against {per_seed('none')} from a random start"]
-    if all("brisque" in r for r in rows):
-        said.append(f"and {per_seed('brisque')} for BRISQUE")
-    wins = [_paired_wins(r, "graph", "none") for r in rows]
-    beats = [_paired_wins(r, "graph", "brisque") for r in rows]
+    def iqrs(name: str) -> str:
+        return " / ".join(f"{r[name]['srocc_q25']:.2f}-{r[name]['srocc_q75']:.2f}"
+                          if name in r else "not run" for r in rows)  # fmt: skip
+
     counts = []
-    if all(wins):
-        counts.append(f"above the random start on {sum(w[0] for w in wins)} of "
-                      f"{sum(w[1] for w in wins)} splits")  # fmt: skip
-    if all(beats):
-        counts.append(f"above BRISQUE on {sum(b[0] for b in beats)} of {sum(b[1] for b in beats)}")
+    for other, label in (("none", "a random start"), ("brisque", "BRISQUE")):
+        pairs = [_paired_wins(r, "graph", other) for r in rows]
+        if all(pairs):
+            counts.append(f"better than {label} on {sum(w for w, _ in pairs)} of "
+                          f"{sum(n for _, n in pairs)} splits")  # fmt: skip
+    parts = [f"**{medians('graph')}** after pre-training (IQR {iqrs('graph')})",
+             f"{medians('none')} from a random start (IQR {iqrs('none')})"]  # fmt: skip
+    if all("brisque" in r for r in rows):
+        parts.append(f"{medians('brisque')} for BRISQUE (IQR {iqrs('brisque')})")
     photos = docs[0]["metrics"].get("images") or 300
     return (
         f"On {photos} LIVEC photos rated by people (a development set), the small network of "
-        f"the `{docs[0]['provenance']['profile']}` profile, pre-trained for minutes on "
-        f"2 CPU cores, reaches {' '.join(said)} "
-        f"({splits} splits on each of {len(docs)} split seeds, {' / '.join(seeds)}; "
-        f"{', '.join(counts)})."
+        f"the `{docs[0]['provenance']['profile']}` profile, pre-trained for minutes on 2 CPU "
+        f"cores, ranks the photos {' and '.join(counts)}. Median SROCC over {splits} splits "
+        f"on each of {len(docs)} split seeds: " + ", ".join(parts) + "."
     )
 
 
@@ -163,9 +161,34 @@ def evidence_markdown(results_dir: str | Path, profile: str = "cpu") -> str:
         "",
         f"Profile `{p['profile']}` (a small SCNet pre-trained for minutes on 2 CPU cores), "
         f"fine-tuned and tested on 300 LIVEC photos with human scores, {splits} random "
-        "80/20 splits by image per seed; every row on the same splits. " + "; ".join(facts) + ".",
+        "80/20 splits by image per seed; every row on the same splits. "
+        + "; ".join(facts)[:1].upper()
+        + "; ".join(facts)[1:]
+        + ".",
     ]
+    recipe = _recipe_sentence(docs[0]["metrics"])
+    if recipe:
+        lines[-1] += " " + recipe
     return "\n".join(lines)
+
+
+def _recipe_sentence(metrics: Mapping) -> str:
+    """What the file records about the recipe that made it (empty when it records none)."""
+    pre = metrics.get("pretraining") or {}
+    said = []
+    if "meta" in pre and pre["meta"].get("steps"):
+        said.append(f"stage 1 {pre['meta']['steps']:,} steps")
+    if "graph" in pre and pre["graph"].get("steps"):
+        said.append(f"stage 2 {pre['graph']['steps']:,} steps")
+    probe = (pre.get("graph") or {}).get("probe") or {}
+    if "knn_type_accuracy" in probe and "level_srocc" in probe:
+        said.append(f"held-out probe after stage 2: 5-NN type accuracy "
+                    f"{probe['knn_type_accuracy']:.2f}, level SROCC {probe['level_srocc']:.2f}")  # fmt: skip
+    if not said:
+        return ""
+    fingerprint = metrics.get("recipe_fingerprint")
+    tail = f", recipe fingerprint `{fingerprint}`" if fingerprint else ""
+    return "The split seed 0 file records the recipe that made it: " + "; ".join(said) + tail + "."
 
 
 def evidence_figure(results_dir: str | Path, path: str | Path, profile: str = "cpu") -> Path:
@@ -250,9 +273,18 @@ def store_ablation(summary_path: str | Path, out_path: str | Path, command: str,
     settings of ``profile`` (a test compares them with the current profile, so a row of an
     older recipe cannot pass as current) and, for each pre-trained row, its checkpoint's
     fingerprint, stage lengths and held-out probe (the ``.probe.json`` beside it).
+    A summary made from a tree with uncommitted changes (``<sha>+dirty``) is refused.
     """
 
     summary = read_json(summary_path)
+    commit = str((summary.get("provenance") or {}).get("commit", ""))
+    if commit.endswith("+dirty"):
+        from gmiqa.errors import GMIQAError
+
+        raise GMIQAError(
+            f"{summary_path}: made from a tree with uncommitted changes ({commit}); stored "
+            "evidence must name code that exists: commit, run again, then store it"
+        )
     doc = ablation_result(summary, command)
     doc["metrics"]["finetune_recipe"] = dataclasses.asdict(get_profile(profile).finetune)
     doc["metrics"]["recipe_fingerprint"] = recipe_fingerprint(profile)

@@ -27,6 +27,7 @@ from gmiqa.results import validate_result
 PROVENANCE_COLUMNS: tuple[str, ...] = ("profile", "dataset", "device", "commit", "date", "source")
 PAPER_LABEL = "paper"  # prefix of the paper's columns
 MISSING = "—"
+LONG_TEXT = 24  # characters: longer text in an HTML table goes into the row's note
 
 
 def _is_number(value: Any) -> bool:
@@ -284,50 +285,88 @@ class ResultsTable:
         return "\n".join(lines)
 
     def to_html(self) -> str:
-        """An HTML table; the paper's columns are shaded. Each row keeps its profile and
-        commit; the rest of its provenance (dataset, device, date, source, or the command
-        that would measure it) is a numbered note under the table, so the table fits the
-        page (:meth:`to_markdown` keeps every provenance column)."""
+        """An HTML table that fits a book page: the numbers first, then each row's
+        profile and commit, then the paper's columns (shaded), then a note mark.
+
+        Text longer than :data:`LONG_TEXT` characters (a label column such as the
+        ablation's "components", a value cell such as "not measured (dataset not on this
+        machine)") moves into the row's numbered note under the table, together with the
+        rest of the row's provenance (dataset, device, date, source, or the command that
+        would measure it); cells wrap. :meth:`to_markdown` keeps every column in full.
+        """
         n_label, n_paper = len(self.label_columns), len(self.paper_columns)
-        n_values = n_label + n_paper + len(self.measured_columns)
-        shown = self.columns[:n_values] + ["profile", "commit", "provenance"]
+        columns, formatted = self.columns, self._formatted()
+        paper_cols = columns[n_label : n_label + n_paper]
+        measured_cols = columns[n_label + n_paper : n_label + n_paper + len(self.measured_columns)]
+        # label columns after the first whose text is long on most rows go to the note
+        moved = [
+            c
+            for c in self.label_columns[1:]
+            if formatted
+            and sum(len(dict(zip(columns, f))[c]) > LONG_TEXT for f in formatted) * 2
+            > len(formatted)
+        ]
+        labels = [c for c in self.label_columns if c not in moved]
+        shown = labels + measured_cols + ["profile", "commit"] + paper_cols + ["note"]
         notes: dict[str, int] = {}
-
-        def style(i: int) -> str:
-            if n_label <= i < n_label + n_paper:
-                return ' style="background:#f3f0ff"'
-            if i >= n_values:
-                return ' style="background:#f6f6f6;font-size:85%"'
-            return ""
-
         body = []
-        for row, cells in zip(self.rows, self._formatted()):
-            record = dict(zip(self.columns, cells))
+        for row, cells in zip(self.rows, formatted):
+            record = dict(zip(columns, cells))
+            parts = [f"{c}: {record[c]}" for c in moved if record[c]]
+            values = {}
+            for c in labels + measured_cols + paper_cols:
+                text = record[c]
+                if c not in labels[:1] and len(text) > LONG_TEXT and not _is_number(text):
+                    parts.append(f"{c}: {text}")
+                    text = "*"
+                values[c] = text
+            sha, _, rest = record["commit"].partition(" ")
+            values["profile"], values["commit"] = record["profile"], sha
             if row.provenance is not None:
-                note = ", ".join(
-                    f"{c} {record[c]}" if c in ("dataset", "device") else record[c]
-                    for c in ("dataset", "device", "date", "source")
+                parts.append(
+                    ", ".join(
+                        f"{c} {record[c]}" if c in ("dataset", "device") else record[c]
+                        for c in ("dataset", "device", "date", "source")
+                    )
+                    + (f", commit {rest}" if rest else "")
                 )
             elif row.command:
-                note = f"not measured; run: {row.command}"
-            else:
-                note = ""
+                parts.append(f"not measured; run: {row.command}")
+            note = "; ".join(parts)
             mark = f"[{notes.setdefault(note, len(notes) + 1)}]" if note else MISSING
-            values = cells[:n_values] + [record["profile"], record["commit"], mark]
-            tds = "".join(f"<td{style(i)}>{html.escape(c)}</td>" for i, c in enumerate(values))
+            values["note"] = mark
+            if mark != MISSING:
+                values = {k: (mark if v == "*" else v) for k, v in values.items()}
+            tds = "".join(
+                f"<td{self._html_style(c, paper_cols)}>{html.escape(values[c])}</td>" for c in shown
+            )
             body.append(f"<tr>{tds}</tr>")
-        head = "".join(f"<th{style(i)}>{html.escape(c)}</th>" for i, c in enumerate(shown))
-        caption = f"<caption style='caption-side:top;text-align:left'><b>{html.escape(self.title)}</b></caption>"
+        head = "".join(f"<th{self._html_style(c, paper_cols)}>{html.escape(c)}</th>" for c in shown)
+        caption = (
+            "<caption style='caption-side:top;text-align:left;white-space:normal'>"
+            f"<b>{html.escape(self.title)}</b></caption>"
+        )
         note = f"<p style='font-size:90%'>{html.escape(self.caption)}</p>" if self.caption else ""
         footnotes = ""
         if notes:
             items = "; ".join(f"[{n}] {html.escape(text)}" for text, n in notes.items())
-            footnotes = f"<p class='gmiqa-provenance'>Provenance: {items}</p>"
+            footnotes = f"<p class='gmiqa-provenance' style='font-size:90%'>Notes: {items}</p>"
         return (
-            f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+            "<table class='gmiqa-results' style='font-size:90%'>"
+            f"{caption}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
             + footnotes
             + note
         )
+
+    @staticmethod
+    def _html_style(column: str, paper_cols: list[str]) -> str:
+        # cells wrap (the book's output tables default to one line per cell)
+        style = "white-space:normal;overflow-wrap:anywhere"
+        if column in paper_cols:
+            style += ";background:#f3f0ff"
+        elif column in ("profile", "commit", "note"):
+            style += ";background:#f6f6f6"
+        return f' style="{style}"'
 
     def _repr_html_(self) -> str:
         return self.to_html()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import nbformat
 import pytest
@@ -211,3 +212,23 @@ def test_every_chapter_opens_and_closes_the_same_way(path):
     assert len(re.findall(r"^\s*\d+\.\s", exercises, re.M)) >= 2, (
         f"{path.name}: fewer than two numbered exercises"
     )
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs headless Chromium")
+def test_table_widths_tell_a_table_that_scrolls_from_one_that_fits(tmp_path):
+    from gmiqa.book import table_widths
+
+    html_dir = tmp_path / "html"
+    html_dir.mkdir()
+    cell = "<td style='white-space:nowrap'>" + "a long cell that does not wrap " * 8 + "</td>"
+    (html_dir / "page.html").write_text(
+        "<html><body><div style='width:600px'>"
+        "<div style='overflow-x:auto'><table><caption>wide</caption><tr>"
+        + cell
+        + "</tr></table></div>"
+        "<div style='overflow-x:auto'><table><caption>narrow</caption><tr><td>0.68</td></tr></table></div>"
+        "</div></body></html>"
+    )
+    wide, narrow = table_widths(html_dir / "page.html", width=1280)
+    assert wide["caption"] == "wide" and wide["scroll"] > wide["client"] == 600
+    assert narrow["caption"] == "narrow" and narrow["scroll"] <= narrow["client"]

@@ -25,6 +25,10 @@ def test_the_stored_evidence_names_its_rows_seeds_and_commits():
         assert d["provenance"]["commit"][:10] in text
         assert "+dirty" not in d["provenance"]["commit"]
     assert "GMIQA above BRISQUE on" in text and "random start" in text
+    # the recipe the seed-0 file records, as a reader can check it against the file
+    pre = docs[0]["metrics"]["pretraining"]["graph"]
+    assert f"stage 2 {pre['steps']:,} steps" in text
+    assert docs[0]["metrics"]["recipe_fingerprint"] in text
 
 
 def test_a_missing_seed0_file_is_named(tmp_path):
@@ -83,7 +87,7 @@ def test_store_ablation_records_recipe_and_pretraining(tmp_path):
            "splits": 1, "kind": "gmiqa"}  # fmt: skip
     summary = {"dataset": "livec", "profile": "cpu", "seed": 0, "split_by": "image",
                "rows": {"none": {**row, "init": None}, "graph": {**row, "init": str(ck)}},
-               "provenance": provenance(device="cpu")}  # fmt: skip
+               "provenance": {**provenance(device="cpu"), "commit": "0123456789abcdef"}}  # fmt: skip
     (tmp_path / "s.json").write_text(json.dumps(summary))
     out = store_ablation(tmp_path / "s.json", tmp_path / "a.json", "gmiqa ablation ...")
     doc = json.loads(out.read_text())
@@ -94,6 +98,12 @@ def test_store_ablation_records_recipe_and_pretraining(tmp_path):
         "probe": {"knn_type_accuracy": 0.5},
     }
     assert doc["metrics"]["rows"]["graph"]["init"] == "graph.safetensors"  # no local paths
+    summary["provenance"]["commit"] = "0123456789abcdef+dirty"
+    (tmp_path / "s.json").write_text(json.dumps(summary))
+    from gmiqa.errors import GMIQAError
+
+    with pytest.raises(GMIQAError, match="uncommitted changes"):
+        store_ablation(tmp_path / "s.json", tmp_path / "b.json", "gmiqa ablation ...")
 
 
 def test_stored_evidence_claims_the_current_recipe_fingerprint():
@@ -130,14 +140,15 @@ def test_recipe_fingerprint_follows_the_settings_that_change_results(monkeypatch
 
 
 def test_the_readme_states_the_headline_numbers():
-    """The README's two lines are typed; they must say what the stored files say."""
+    """The README's lines are typed; they must say what the stored files say."""
     import re
 
     from gmiqa.evidence import evidence_headline
 
-    head = evidence_headline(RESULTS)
+    head = " ".join(evidence_headline(RESULTS).split())
     readme = " ".join((RESULTS.parent.parent / "README.md").read_text().split())
-    numbers = re.findall(r"\d\.\d\d \(IQR \d\.\d\d-\d\.\d\d\)", head)
-    assert len(numbers) == 6  # GMIQA, random start, BRISQUE on two split seeds
-    for n in numbers + re.findall(r"\d+ of \d+ splits", head):
-        assert n in readme, f"README.md does not say {n!r} (the stored evidence does)"
+    facts = re.findall(r"\d\.\d\d / \d\.\d\d|\d\.\d\d-\d\.\d\d / \d\.\d\d-\d\.\d\d|\d+ of \d+ splits",
+                       head)  # fmt: skip
+    assert len(facts) == 8  # three medians, three IQRs (two seeds each), two paired counts
+    for fact in facts:
+        assert fact in readme, f"README.md does not say {fact!r} (the stored evidence does)"

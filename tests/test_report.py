@@ -128,7 +128,8 @@ def test_every_measured_number_has_its_provenance_in_its_row():
     assert "+dirty" not in html
     for value in (
         "0.610",
-        "0123456789 with uncommitted changes",
+        ">0123456789<",
+        "commit with uncommitted changes",
         PROV["date"],
         "synthetic_cpu.json",
     ):
@@ -227,3 +228,22 @@ def test_stored_commands_and_datasets_name_no_folder_of_the_machine():
     assert short_commit("3e080602497834ab+dirty") == "3e08060249 with uncommitted changes"
     doc = _doc(dataset="synthetic (/work/shared/data/pristine)")
     assert report.provenance_cells(doc)["dataset"] == "synthetic (PRISTINE)"
+
+
+def test_html_tables_show_numbers_first_and_move_long_text_to_notes():
+    """At a book page's width: numbers, profile and commit before the paper's columns;
+    long label text and long value text in the row's note; every cell may wrap."""
+    import re
+
+    table = report.ablation_table(paper_results(), [_doc(init="graph"), _doc(init="none")], {})
+    html = table.to_html()
+    heads = re.findall(r"<th[^>]*>([^<]*)</th>", html)
+    assert heads[0] == "row" and "components" not in heads, heads
+    assert heads.index("SROCC") < heads.index("profile") < heads.index("paper LIVEC SROCC")
+    assert heads[-1] == "note"
+    assert "components: " + report.ABLATION_INITS["none"] in html  # moved into the note
+    body = html.split("<p class='gmiqa-provenance'")[0]
+    assert "not measured in this profile" not in body  # long value text: in the note
+    cells = re.findall(r"<t[dh](?=[ >])([^>]*)>", body)
+    assert cells and all("white-space:normal" in c for c in cells)
+    assert "components" in table.to_markdown()  # the Markdown form keeps every column
