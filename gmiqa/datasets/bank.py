@@ -32,9 +32,9 @@ disk and in the page cache, not in Python objects.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
-import fcntl
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
