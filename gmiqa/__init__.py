@@ -28,6 +28,8 @@ Front ends:
 - ``gmiqa.notebook``: Helpers every notebook shares: resolving parameters, recording
   metrics, showing source
 - ``gmiqa.results_table``: A results table that refuses a number without provenance
+- ``gmiqa.runfolder``: Run folders that remember what made them: data records, a lock,
+  outputs checked before any work
 
 Training and baselines:
 
@@ -89,8 +91,12 @@ Data and models:
     authentic photos
   - ``gmiqa.datasets.live``: LIVE Image Quality Assessment Database, release 2 (Sheikh,
     Sabir & Bovik, IEEE TIP 2006)
+  - ``gmiqa.datasets.livec_dev``: The LIVEC development set, rebuilt from a LIVEC download
+    and ``data/livec-dev.txt``
   - ``gmiqa.datasets.livec``: LIVE In the Wild Image Quality Challenge (LIVEC; Ghadiyaram &
     Bovik, IEEE TIP 2016)
+  - ``gmiqa.datasets.paths``: Names from score files resolved inside the dataset folder (no
+    ``..``, no absolute names, no links out)
   - ``gmiqa.datasets.pristine``: Pristine (reference) images for the synthetic KADID-style
     set
   - ``gmiqa.datasets.registry``: The dataset registry: official pages, archive URLs,
