@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ PROVENANCE_COLUMNS: tuple[str, ...] = ("profile", "dataset", "device", "commit",
 PAPER_LABEL = "paper"  # prefix of the paper's columns
 MISSING = "—"
 LONG_TEXT = 24  # characters: longer text in an HTML table goes into the row's note
+_NUMBER = re.compile(r"[+-]?[\d,]*\.?\d+(?:e[+-]?\d+)?")
 
 
 def _is_number(value: Any) -> bool:
@@ -307,6 +309,15 @@ class ResultsTable:
             > len(formatted)
         ]
         labels = [c for c in self.label_columns if c not in moved]
+        # a paper column without a number in any row says only why: that goes under the table
+        empty = [
+            c
+            for c in paper_cols
+            if not any(
+                _is_number(v) for v in (r.paper.get(c[len(PAPER_LABEL) + 1 :]) for r in self.rows)
+            )
+        ]
+        paper_cols = [c for c in paper_cols if c not in empty]
         shown = labels + measured_cols + ["profile", "commit"] + paper_cols + ["note"]
         notes: dict[str, int] = {}
         body = []
@@ -338,30 +349,49 @@ class ResultsTable:
             if mark != MISSING:
                 values = {k: (mark if v == "*" else v) for k, v in values.items()}
             tds = "".join(
-                f"<td{self._html_style(c, paper_cols)}>{html.escape(values[c])}</td>" for c in shown
+                f"<td{self._html_style(c, paper_cols, labels, values[c])}>"
+                f"{html.escape(values[c])}</td>"
+                for c in shown
             )
             body.append(f"<tr>{tds}</tr>")
-        head = "".join(f"<th{self._html_style(c, paper_cols)}>{html.escape(c)}</th>" for c in shown)
+        head = "".join(
+            f"<th{self._html_style(c, paper_cols, labels, '')}>{html.escape(c)}</th>" for c in shown
+        )
         caption = (
             "<caption style='caption-side:top;text-align:left;white-space:normal'>"
             f"<b>{html.escape(self.title)}</b></caption>"
         )
         note = f"<p style='font-size:90%'>{html.escape(self.caption)}</p>" if self.caption else ""
         footnotes = ""
+        if empty:
+            said = [
+                f"{c}: {', '.join(sorted({str(r.paper.get(c[len(PAPER_LABEL) + 1 :], MISSING)) for r in self.rows}))}"
+                for c in empty
+            ]
+            footnotes += (
+                "<p class='gmiqa-provenance' style='font-size:90%'>Not shown, no number in "
+                f"any row: {html.escape('; '.join(said))}</p>"
+            )
         if notes:
             items = "; ".join(f"[{n}] {html.escape(text)}" for text, n in notes.items())
-            footnotes = f"<p class='gmiqa-provenance' style='font-size:90%'>Notes: {items}</p>"
+            footnotes += f"<p class='gmiqa-provenance' style='font-size:90%'>Notes: {items}</p>"
         return (
-            "<table class='gmiqa-results' style='font-size:90%'>"
+            "<table class='gmiqa-results' style='font-size:85%'>"
             f"{caption}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
             + footnotes
             + note
         )
 
     @staticmethod
-    def _html_style(column: str, paper_cols: list[str]) -> str:
-        # cells wrap (the book's output tables default to one line per cell)
-        style = "white-space:normal;overflow-wrap:anywhere"
+    def _html_style(column: str, paper_cols: list[str], labels: list[str], text: str) -> str:
+        # numbers, profile, commit and note marks stay on one line; text wraps between
+        # words (the book's output tables default to one line per cell)
+        if column in labels:
+            style = "white-space:normal;overflow-wrap:break-word"
+        elif column in ("profile", "commit", "note") or (text and _NUMBER.fullmatch(text)):
+            style = "white-space:nowrap"
+        else:
+            style = "white-space:normal"
         if column in paper_cols:
             style += ";background:#f3f0ff"
         elif column in ("profile", "commit", "note"):

@@ -239,11 +239,15 @@ def test_html_tables_show_numbers_first_and_move_long_text_to_notes():
     html = table.to_html()
     heads = re.findall(r"<th[^>]*>([^<]*)</th>", html)
     assert heads[0] == "row" and "components" not in heads, heads
-    assert heads.index("SROCC") < heads.index("profile") < heads.index("paper LIVEC SROCC")
+    assert heads.index("SROCC") < heads.index("profile") < heads.index("paper LIVEC gain %")
+    # the paper's SROCC columns hold no number in any row: said once under the table
+    assert "paper LIVEC SROCC" not in heads
+    assert "no number in any row: paper LIVEC SROCC: not in the paper, not transcribed" in html
     assert heads[-1] == "note"
     assert "components: " + report.ABLATION_INITS["none"] in html  # moved into the note
     body = html.split("<p class='gmiqa-provenance'")[0]
     assert "not measured in this profile" not in body  # long value text: in the note
     cells = re.findall(r"<t[dh](?=[ >])([^>]*)>", body)
-    assert cells and all("white-space:normal" in c for c in cells)
+    assert cells and all("white-space:" in c for c in cells)
+    assert re.search(r'<td style="white-space:nowrap">0\.610</td>', body)  # numbers: one line
     assert "components" in table.to_markdown()  # the Markdown form keeps every column
