@@ -19,7 +19,8 @@ First every stage runs once, unkilled, from the state the previous one left (the
 reference; its folder is kept after each stage). Then, for each stage and each of
 ``--kills`` trials: the folder is put back to the state before the stage, the stage's
 command starts, gets SIGKILL (to the command's process only, as an OOM kill does) at a
-moment drawn uniformly from [0, the reference's duration of the stage], and the same
+moment drawn uniformly from [0, the reference's duration of the stage] (when the command
+ended before it, again with a moment drawn before that one, up to 3 times), and the same
 command runs again to its end. A trial passes when
 
 - the rerun exits 0 and the stage's outputs (checkpoint weights, bank arrays, results
@@ -247,7 +248,12 @@ def run_all(work: Path, kills: int = 5, seed: int = 0, stages=STAGES, echo=print
     for stage in stages:
         span = ref["durations"][stage]
         for n in range(kills):
-            r = trial(work, photos, stage, ref, rng.uniform(0.0, span), n)
+            moment = rng.uniform(0.0, span)
+            for attempt in range(4):  # it ended before the moment: draw an earlier one
+                r = trial(work, photos, stage, ref, moment, n)
+                if r["killed"] or attempt == 3:
+                    break
+                moment = rng.uniform(0.0, moment)
             results.append(r)
             echo(f"{stage:8s} kill at {r['moment_s']:6.2f}s ({'killed' if r['killed'] else 'ended first'}): "
                  f"rerun exit {r['rerun_exit']}, {'identical' if r['identical'] else 'DIFFERS ' + str(r['differs'])}, "
