@@ -1,17 +1,8 @@
 """The ``gmiqa`` command line: pre-train, fine-tune, evaluate, compare, score.
 
-Taught in ``notebooks/07_finetuning.ipynb``. Subcommands::
-
-    gmiqa pretrain [--stage meta|graph|both] [--pristine DIR]
-    gmiqa finetune --dataset NAME [--root DIR] [--init CKPT|none|meta|graph] [--splits N]
-                   [--compare-init none,meta,graph]
-    gmiqa ablation [--dataset synthetic] [--splits N]      (= finetune --compare-init none,meta,graph)
-    gmiqa evaluate --checkpoint CKPT --dataset NAME --root DIR
-    gmiqa score --checkpoint CKPT [--json] [--out FILE.csv|FILE.json] [--batch-size N]
-                [--workers N] FILE|FOLDER|GLOB ...
-    gmiqa livec-dev --release DIR --out DIR [--names FILE]
-
-Every subcommand takes ``--profile`` (smoke, cpu, gpu), ``--device`` (auto, cpu, cuda),
+Taught in ``notebooks/07_finetuning.ipynb``; ``gmiqa --help`` and ``gmiqa COMMAND --help``
+list the subcommands (pretrain, finetune, ablation, evaluate, score, livec-dev) and their
+options. This module parses and dispatches only: the work is the library's. Every subcommand takes ``--profile`` (smoke, cpu, gpu), ``--device`` (auto, cpu, cuda),
 ``--out`` (run folder root; a profile's files go to ``OUT/<profile>``; for ``score``: a CSV
 or JSON file of the scores) and ``--seed``.
 An error caused by input (a missing dataset folder, a wrong checkpoint, an unreadable
@@ -21,19 +12,22 @@ image) prints one line ``gmiqa: error: ...`` on stderr and exits with status 2.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
-from gmiqa.baselines.evaluation import baseline_summary_line, evaluate_baseline_file
+from gmiqa.datasets.livec_dev import build_livec_dev
 from gmiqa.datasets.table import DATASETS
 from gmiqa.device import resolve_device
 from gmiqa.errors import ConfigError, GMIQAError
-from gmiqa.inference import expand_image_inputs, load_model, print_pretraining_warning, write_scores
+from gmiqa.inference import (
+    expand_image_inputs,
+    load_model,
+    print_pretraining_warning,
+    score_with_progress,
+    write_scores,
+)
 from gmiqa.profiles import get_profile
 from gmiqa.runfolder import prepare_command
 from gmiqa.training import evaluate, finetune, pipeline, probe
@@ -291,18 +285,12 @@ def cmd_evaluate(args) -> int:
         raise ConfigError(f"unknown method {method!r}: choose gmiqa, niqe or brisque")
     key, dataset = pipeline.named_dataset(args.dataset, args.root, args.profile, run_dir, args.seed)
     out = run_dir / "results" / f"evaluate-{key}-{method}.json"
-    if method != "gmiqa":
-        options = {name: getattr(args, name) for name in ("model_path", "range_path")
-                   if getattr(args, name, None) is not None}  # fmt: skip
-        res = evaluate_baseline_file(method, dataset, key, out, profile=args.profile,
-                                     seed=args.seed, n_splits=args.splits, root=args.root,
-                                     device=dev, **options)  # fmt: skip
-        print(f"{baseline_summary_line(res)}\nwritten: {out}")
-        return 0
-    config = {"method": method, "root": str(args.root), "profile": args.profile,
-              "seed": args.seed}  # fmt: skip
-    m = evaluate.evaluate_checkpoint(args.checkpoint, dataset, key, out, dev, config)["metrics"]
-    print(f"{evaluate.metrics_line(key, method, m)}\nwritten: {out}")
+    options = {name: getattr(args, name) for name in ("model_path", "range_path")
+               if getattr(args, name, None) is not None}  # fmt: skip
+    line = evaluate.evaluate_method(method, dataset, key, out, checkpoint=args.checkpoint,
+                                    profile=args.profile, seed=args.seed, n_splits=args.splits,
+                                    root=args.root, device=dev, **options)  # fmt: skip
+    print(f"{line}\nwritten: {out}")
     return 0
 
 
@@ -313,25 +301,7 @@ def cmd_score(args) -> int:
                         allow_pretraining=True)  # fmt: skip
     print_pretraining_warning(scorer.checkpoint)
     entries = expand_image_inputs(args.images)
-    # a bar only on an interactive stderr (never in logs or captured output)
-    bar = tqdm(total=len(entries), unit="img", file=sys.stderr,
-               disable=True if args.quiet else None, desc="scoring")  # fmt: skip
-    results = []
-
-    def say(line: str, file) -> None:
-        if bar.disable:
-            print(line, file=file, flush=file is sys.stderr)
-        else:
-            bar.write(line, file=file)
-
-    with bar, contextlib.closing(scorer.stream_entries(entries)) as scored:
-        for path, score, error in scored:
-            results.append({"path": path, **({"error": error} if error else {"score": score})})
-            if error is not None:
-                say(f"gmiqa: error: {error}", sys.stderr)
-            elif not args.json:
-                say(f"{path}\t{score:.6f}", sys.stdout)
-            bar.update(1)
+    results = score_with_progress(scorer, entries, echo=not args.json, progress=not args.quiet)
     if args.json:
         print(json.dumps(results, indent=2))
     if args.out is not None:
@@ -340,8 +310,6 @@ def cmd_score(args) -> int:
 
 
 def cmd_livec_dev(args) -> int:
-    from gmiqa.datasets.livec_dev import build_livec_dev
-
     dest = build_livec_dev(args.release, args.out, args.names)
     print(f"written: {dest} (read it with --dataset livec --root {dest})")
     return 0

@@ -18,16 +18,17 @@ figure.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from gmiqa.checkpoint import read_sidecar
+from gmiqa.errors import GMIQAError
 from gmiqa.profiles import get_profile
 from gmiqa.report import ablation_result, load_ablation
 from gmiqa.results import load_result, read_json, write_result
+from gmiqa.training.loop import config_fingerprint
 
 ROW_LABELS = {
     "none": "random start",
@@ -103,9 +104,6 @@ def recipe_fingerprint(profile: str = "cpu") -> str:
     ``two_pass`` and ``vmap_tasks``). Stored evidence records it; a test compares it with
     the current profile's, so a result of an older recipe cannot pass as current.
     """
-    from gmiqa.profiles import get_profile
-    from gmiqa.training.loop import config_fingerprint
-
     p = get_profile(profile).to_dict()
     used = {k: p[k] for k in ("data", "model", "meta", "pretrain", "finetune", "amp")}
     used["meta"] = {k: v for k, v in used["meta"].items() if k != "vmap_tasks"}
@@ -279,14 +277,12 @@ def store_ablation(summary_path: str | Path, out_path: str | Path, command: str,
     summary = read_json(summary_path)
     commit = str((summary.get("provenance") or {}).get("commit", ""))
     if commit.endswith("+dirty"):
-        from gmiqa.errors import GMIQAError
-
         raise GMIQAError(
             f"{summary_path}: made from a tree with uncommitted changes ({commit}); stored "
             "evidence must name code that exists: commit, run again, then store it"
         )
     doc = ablation_result(summary, command)
-    doc["metrics"]["finetune_recipe"] = dataclasses.asdict(get_profile(profile).finetune)
+    doc["metrics"]["finetune_recipe"] = get_profile(profile).to_dict()["finetune"]
     doc["metrics"]["recipe_fingerprint"] = recipe_fingerprint(profile)
     pretraining = {}
     for name, row in summary["rows"].items():

@@ -62,8 +62,6 @@ def public_command(command: str) -> str:
     """A stored command with the folders of the machine it ran on replaced by the names the
     book's commands use (``PRISTINE``, ``LIVEC_DEV``, ``DIR``); taught in
     ``notebooks/09_results.ipynb``."""
-    import re
-
     text = str(command)
     for pattern, name in _MACHINE_PATHS:
         text = re.sub(pattern, name, text)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -60,7 +59,7 @@ def test_the_stored_evidence_was_made_by_the_current_cpu_recipe():
     for f in evidence_files(RESULTS):
         doc = json.loads(f.read_text())
         recipe = doc["metrics"]["finetune_recipe"]
-        assert recipe == dataclasses.asdict(cpu.finetune), (
+        assert recipe == cpu.to_dict()["finetune"], (
             f"{f.name}: made by another fine-tuning recipe than the cpu profile's; re-run "
             "the ablation (its command is in the file) and store it with "
             "gmiqa.evidence.store_ablation"

@@ -23,7 +23,10 @@ import os
 from pathlib import Path
 
 import numpy as np
+import scipy.io
+from PIL import Image
 
+from gmiqa.atomic import atomic_write
 from gmiqa.datasets.livec import (
     DEFAULT_DIR,
     MOS_FILE,
@@ -78,11 +81,6 @@ def build_livec_dev(
     atomically, and files already in ``out`` are overwritten, never deleted. Raises
     DatasetError naming the file when the release lacks a listed photo or a score file.
     """
-    import scipy.io
-    from PIL import Image
-
-    from gmiqa.atomic import atomic_write
-
     folder = find_root(release)
     listed = read_list(names if names is not None else default_list())
     all_names = _cell_strings(_load_mat(folder / NAMES_FILE, "AllImages_release"),

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from gmiqa.atomic import atomic_write_json
+from gmiqa.baselines.evaluation import baseline_summary_line, evaluate_baseline_file
 from gmiqa.device import autocast, to_device_images
 from gmiqa.errors import ImageReadError
 from gmiqa.images import image_size
@@ -175,6 +176,24 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, dataset, key: str,
     }  # fmt: skip
     atomic_write_json(out, record)
     return record
+
+
+def evaluate_method(method: str, dataset, key: str, out: str | os.PathLike, *,
+                    checkpoint=None, profile, seed: int = 0, n_splits: int | None = None,
+                    root=None, device="cpu", **options) -> str:  # fmt: skip
+    """``gmiqa evaluate``: a fine-tuned ``checkpoint`` (``method`` gmiqa) or a baseline (niqe,
+    brisque; ``options`` as :func:`~gmiqa.baselines.evaluation.evaluate_baseline_file`
+    takes them) scored on a labelled set and written to ``out``; returns the summary line.
+
+    Taught in ``notebooks/10_baselines.ipynb``.
+    """
+    if method != "gmiqa":
+        res = evaluate_baseline_file(method, dataset, key, out, profile=profile, seed=seed,
+                                     n_splits=n_splits, root=root, device=device, **options)  # fmt: skip
+        return baseline_summary_line(res)
+    config = {"method": method, "root": str(root), "profile": profile, "seed": seed}
+    m = evaluate_checkpoint(checkpoint, dataset, key, out, device, config)["metrics"]
+    return metrics_line(key, method, m)
 
 
 def metrics_line(key: str, method: str, m: dict) -> str:
