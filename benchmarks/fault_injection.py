@@ -26,7 +26,7 @@ command runs again to its end. A trial passes when
 - the rerun exits 0 and the stage's outputs (checkpoint weights, bank arrays, results
   without their provenance, scores) have the sha256 of the reference's;
 - no process started by the killed command is left 3 s after the kill (found by an
-  environment variable that only its processes carry);
+  environment variable that only its processes carry; checked every 0.1 s until then);
 - no temporary file (``gmiqa.atomic``'s ``.NAME.XXXXXX.tmp``, output probes) is left in
   the run folder.
 
@@ -219,8 +219,9 @@ def trial(work: Path, photos: Path, stage: str, ref: dict, moment: float, n: int
             child.send_signal(signal.SIGKILL)
             child.wait()
             killed = True
-    time.sleep(3.0)
-    orphans = marked_processes(token)
+    deadline = time.monotonic() + 3.0  # processes it started have 3 s to end
+    while (orphans := marked_processes(token)) and time.monotonic() < deadline:
+        time.sleep(0.1)
     for pid in orphans:  # leave nothing behind for the next trial
         try:
             os.kill(pid, signal.SIGKILL)
