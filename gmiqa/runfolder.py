@@ -40,7 +40,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from gmiqa.errors import ConfigError, DatasetError
+from gmiqa.atomic import atomic_write_json
+from gmiqa.checkpoint import read_sidecar
+from gmiqa.datasets import canonical_name
+from gmiqa.errors import CheckpointError, ConfigError, DatasetError
+from gmiqa.images import IMAGE_SUFFIXES
+from gmiqa.models import build_model
+from gmiqa.profiles import get_profile
 
 LOCK_NAME = ".gmiqa.lock"
 PRETRAINING_STAGES = ("meta", "graph", "graph_nometa")
@@ -196,9 +202,6 @@ def stage_finished(run_dir: str | os.PathLike, stage: str) -> bool:
 
     Taught in ``notebooks/07_finetuning.ipynb``.
     """
-    from gmiqa.checkpoint import read_sidecar
-    from gmiqa.errors import CheckpointError
-
     path = _checkpoint(Path(run_dir), stage)
     if not path.exists():
         return False
@@ -213,8 +216,6 @@ def folder_fingerprint(folder: str | os.PathLike) -> str:
 
     Taught in ``notebooks/07_finetuning.ipynb`` (what a data record holds).
     """
-    from gmiqa.images import IMAGE_SUFFIXES
-
     folder = Path(folder)
     digest = hashlib.sha256()
     entries = []
@@ -240,8 +241,6 @@ def describe_data(dataset: str | None, root=None, pristine=None) -> dict:
     """
     key = "synthetic" if dataset is None or str(dataset).lower() == "synthetic" else None
     if key is None:
-        from gmiqa.datasets import canonical_name
-
         key = canonical_name(dataset)
     folder = root if key != "synthetic" else pristine
     folder = None if folder is None else str(Path(folder).resolve())
@@ -288,8 +287,6 @@ def read_record(run_dir: str | os.PathLike, stage: str) -> dict | None:
 
 def write_record(run_dir: str | os.PathLike, stage: str, record: dict) -> Path:
     """Write ``stage``'s data record atomically (``07_finetuning``)."""
-    from gmiqa.atomic import atomic_write_json
-
     return atomic_write_json(record_path(run_dir, stage), record)
 
 
@@ -397,9 +394,6 @@ def _check_backbone_weights(args) -> None:
         return
     if not Path(path).is_file():
         raise ConfigError(f"{path}: no such backbone weights file")
-    from gmiqa.models import build_model
-    from gmiqa.profiles import get_profile
-
     # the first stage's model, built as training builds it: a mismatching file fails here
     build_model(get_profile(args.profile).model, path)
 
@@ -422,8 +416,6 @@ def prepare_command(args) -> Iterator[None]:
     Taught in ``notebooks/07_finetuning.ipynb``. ``gmiqa.cli.main`` runs every command
     inside it; raises ConfigError/DatasetError (one line, exit 2) before any work.
     """
-    from gmiqa.profiles import get_profile
-
     command = args.command
     started = time.time()
     if command == "score":

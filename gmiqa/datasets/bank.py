@@ -32,10 +32,15 @@ disk and in the page cache, not in Python objects.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import hashlib
 import json
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -244,15 +249,8 @@ def _fsync(path: Path) -> None:
 
 def _die_with_parent(parent: int) -> None:
     """Make this pool worker end when ``parent`` dies (even by SIGKILL)."""
-    import signal
-    import sys
-    import threading
-    import time
-
     if sys.platform.startswith("linux"):
         try:
-            import ctypes
-
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):
