@@ -55,19 +55,25 @@ def _paired_wins(rows: Mapping, a: str, b: str) -> tuple[int, int] | None:
     return sum(1 for p, q in zip(x, y) if p > q), len(x)
 
 
-def evidence_headline(results_dir: str | Path, profile: str = "cpu") -> str:
-    """The intro's (and the README's) first sentences: the real-photo result with its
-    spread and its scale (profile, photos, splits, split seeds), read from the stored files.
-
-    Raises FileNotFoundError naming the missing seed-0 file.
-    """
+def stored_ablations(results_dir: str | Path, profile: str = "cpu") -> list[dict]:
+    """The stored LIVEC ablations of ``profile``, split seed 0 first; raises
+    FileNotFoundError naming the seed-0 file when it is missing."""
     files = evidence_files(results_dir, profile)
     if not files or not files[0].name.endswith(f"-{profile}.json"):
         raise FileNotFoundError(
             f"{Path(results_dir) / f'ablation-livec-{profile}.json'}: the stored LIVEC "
             "ablation the book leads with is missing"
         )
-    docs = [load_ablation(f) for f in files]
+    return [load_ablation(f) for f in files]
+
+
+def evidence_headline(results_dir: str | Path, profile: str = "cpu") -> str:
+    """The intro's (and the README's) first sentences: the real-photo result with its
+    spread and its scale (profile, photos, splits, split seeds), read from the stored files.
+
+    Raises FileNotFoundError naming the missing seed-0 file.
+    """
+    docs = stored_ablations(results_dir, profile)
     rows = [d["metrics"]["rows"] for d in docs]
     splits = max(int(r.get("splits") or 0) for r in rows[0].values())
 
@@ -116,13 +122,7 @@ def evidence_markdown(results_dir: str | Path, profile: str = "cpu") -> str:
 
     Raises FileNotFoundError naming the missing file when no seed-0 file is stored.
     """
-    files = evidence_files(results_dir, profile)
-    if not files or not files[0].name.endswith(f"-{profile}.json"):
-        raise FileNotFoundError(
-            f"{Path(results_dir) / f'ablation-livec-{profile}.json'}: the stored LIVEC "
-            "ablation the book leads with is missing"
-        )
-    docs = [load_ablation(f) for f in files]
+    docs = stored_ablations(results_dir, profile)
     seeds = [d["metrics"].get("seed", 0) for d in docs]
     first = docs[0]["metrics"]["rows"]
     head = ["start", *[f"median SROCC, split seed {s} (IQR)" for s in seeds]]
