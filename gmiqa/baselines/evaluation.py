@@ -21,7 +21,7 @@ from gmiqa.baselines.brisque import BRISQUE, brisque_features
 from gmiqa.baselines.niqe import NIQE, default_niqe
 from gmiqa.baselines.nss import tensor_to_numpy
 from gmiqa.datasets.base import record_field
-from gmiqa.datasets.splits import make_splits
+from gmiqa.datasets.splits import finetune_splits
 from gmiqa.datasets.table import split_by_for
 from gmiqa.errors import ConfigError
 from gmiqa.images import list_images, load_image
@@ -367,7 +367,7 @@ def evaluate_baseline_file(method: str, dataset, key: str, out: str | os.PathLik
     profile = get_profile(profile)
     n = n_splits or profile.finetune.splits
     by = split_by_for(key)
-    splits = make_splits(dataset.records, n, profile.finetune.train_fraction, seed, by=by)
+    splits = finetune_splits(dataset.records, n, profile.finetune, seed, by=by)
     for name, value in options.items():
         if not Path(value).is_file():
             raise ConfigError(f"{value}: no such {name.replace('_', ' ')}")

@@ -37,7 +37,7 @@ from gmiqa.datasets.registry import (
     get_dataset_info,
     load_registry,
 )
-from gmiqa.datasets.splits import make_splits
+from gmiqa.datasets.splits import cap_splits, finetune_splits, make_splits
 from gmiqa.datasets.synthetic import SyntheticIQADataset
 from gmiqa.datasets.table import (
     DATASETS,
@@ -93,6 +93,8 @@ __all__ = [
     "load_pristine",
     "load_registry",
     "load_tid2013",
+    "cap_splits",
+    "finetune_splits",
     "make_splits",
     "normalise_scores",
     "packaged_image_paths",

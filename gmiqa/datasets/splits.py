@@ -59,3 +59,36 @@ def make_splits(
             in_train[train_groups] = True
         splits.append((np.flatnonzero(in_train), np.flatnonzero(~in_train)))
     return splits
+
+
+def cap_splits(split_list, max_images: int | None, train_fraction: float, seed: int):
+    """Each split cut to at most ``max_images`` images (a seeded subset of its training and
+    test images in the ``train_fraction`` ratio); unchanged when ``max_images`` is None.
+
+    The smoke profile's cap (``FinetuneSettings.max_images``): it proves the code path on a
+    real set in seconds. Taught in ``notebooks/07_finetuning.ipynb``.
+    """
+    if not max_images:
+        return split_list
+    n_train = max(1, round(int(max_images) * float(train_fraction)))
+    n_test = max(1, int(max_images) - n_train)
+    out = []
+    for k, (train, test) in enumerate(split_list):
+        rng = np.random.default_rng([int(seed), k, 7])
+        train, test = np.asarray(train), np.asarray(test)
+        if len(train) > n_train:
+            train = np.sort(rng.choice(train, n_train, replace=False))
+        if len(test) > n_test:
+            test = np.sort(rng.choice(test, n_test, replace=False))
+        out.append((train, test))
+    return out
+
+
+def finetune_splits(records, n_splits: int, settings, seed: int = 0, by: str = "reference"):
+    """The splits fine-tuning uses, and every baseline measured beside it: :func:`make_splits`
+    with ``settings.train_fraction``, then the profile's cap ``settings.max_images`` (a
+    :class:`~gmiqa.profiles.FinetuneSettings`; smoke only). Taught in
+    ``notebooks/07_finetuning.ipynb``.
+    """
+    splits = make_splits(records, n_splits, settings.train_fraction, seed, by=by)
+    return cap_splits(splits, getattr(settings, "max_images", None), settings.train_fraction, seed)

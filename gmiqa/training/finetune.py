@@ -33,7 +33,7 @@ from gmiqa.atomic import atomic_write_json
 from gmiqa.baselines import evaluate_splits
 from gmiqa.checkpoint import load_weights, read_sidecar, save_checkpoint, sidecar_path
 from gmiqa.datasets.bank import dataset_fingerprint
-from gmiqa.datasets.splits import make_splits
+from gmiqa.datasets.splits import finetune_splits
 from gmiqa.datasets.table import split_by_for
 from gmiqa.device import (
     autocast,
@@ -384,29 +384,6 @@ def _prediction(view, x, sample: bool):
     return pred
 
 
-def cap_splits(split_list, max_images: int | None, train_fraction: float, seed: int):
-    """Each split cut to at most ``max_images`` images (a seeded subset of its training and
-    test images in the ``train_fraction`` ratio); unchanged when ``max_images`` is None.
-
-    The smoke profile's cap (``FinetuneSettings.max_images``): it proves the code path on a
-    real set in seconds. Taught in ``notebooks/07_finetuning.ipynb``.
-    """
-    if not max_images:
-        return split_list
-    n_train = max(1, round(int(max_images) * float(train_fraction)))
-    n_test = max(1, int(max_images) - n_train)
-    out = []
-    for k, (train, test) in enumerate(split_list):
-        rng = np.random.default_rng(step_seed(seed, k, 7))
-        train, test = np.asarray(train), np.asarray(test)
-        if len(train) > n_train:
-            train = np.sort(rng.choice(train, n_train, replace=False))
-        if len(test) > n_test:
-            test = np.sort(rng.choice(test, n_test, replace=False))
-        out.append((train, test))
-    return out
-
-
 def _finished_run(out: Path, key: str, keep_model) -> dict | None:
     """The results in ``out`` when the same run (fingerprint ``key``) finished before and
     its split-0 model is where ``keep_model`` asks (copied from its sibling if needed)."""
@@ -477,9 +454,7 @@ def run_finetune(
     )
     key = config["fingerprint"]
     n, by = config["splits"], config["split_by"]
-    split_list = make_splits(dataset.records, n, profile.finetune.train_fraction, seed, by=by)
-    split_list = cap_splits(split_list, profile.finetune.max_images,
-                            profile.finetune.train_fraction, seed)  # fmt: skip
+    split_list = finetune_splits(dataset.records, n, profile.finetune, seed, by=by)
     out = Path(out)
     partial_path = out.with_suffix(".partial.json")
     finished = _finished_run(out, key, keep_model)
@@ -587,8 +562,8 @@ def run_ablation(
         )  # fmt: skip
     if baselines:
         n = int(splits or profile.finetune.splits)
-        split_list = make_splits(
-            dataset.records, n, profile.finetune.train_fraction, seed, by=split_by_for(dataset_name)
+        split_list = finetune_splits(
+            dataset.records, n, profile.finetune, seed, by=split_by_for(dataset_name)
         )
         for method in baselines:
             res = evaluate_splits(method, dataset, split_list)

@@ -264,8 +264,8 @@ def test_smoke_caps_each_split_and_the_other_profiles_do_not():
     shared cores). cpu and gpu keep every image, and their fingerprints."""
     import numpy as np
 
+    from gmiqa.datasets.splits import cap_splits
     from gmiqa.profiles import get_profile
-    from gmiqa.training.finetune import cap_splits
 
     splits = [(np.arange(0, 240), np.arange(240, 300)), (np.arange(60, 300), np.arange(0, 60))]
     capped = cap_splits(splits, get_profile("smoke").finetune.max_images, 0.8, seed=0)
