@@ -259,9 +259,9 @@ def test_crop_grid_score_is_the_mean_of_its_windows_scores(tiny):
 
 
 def test_smoke_caps_each_split_and_the_other_profiles_do_not():
-    """The smoke profile fine-tunes a seeded subset (48 images a split): 300 photos of
-    1024x768 took over 3 min 40 s uncapped (killed there), 22 s capped (measured on 2
-    shared cores). cpu and gpu keep every image, and their fingerprints."""
+    """The smoke profile fine-tunes a seeded subset of a large set (200 images a split) and
+    leaves its own synthetic set (180 images) whole; cpu and gpu keep every image, and
+    their fingerprints."""
     import numpy as np
 
     from gmiqa.datasets.splits import cap_splits
@@ -270,13 +270,26 @@ def test_smoke_caps_each_split_and_the_other_profiles_do_not():
     splits = [(np.arange(0, 240), np.arange(240, 300)), (np.arange(60, 300), np.arange(0, 60))]
     capped = cap_splits(splits, get_profile("smoke").finetune.max_images, 0.8, seed=0)
     for (train, test), (full_train, full_test) in zip(capped, splits):
-        assert (len(train), len(test)) == (38, 10)
+        assert (len(train), len(test)) == (160, 40)
         assert set(train) <= set(full_train) and set(test) <= set(full_test)
         assert list(train) == sorted(train)
-    again = cap_splits(splits, 48, 0.8, seed=0)
+    again = cap_splits(splits, 200, 0.8, seed=0)
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(capped, again))  # seeded
     for name in ("cpu", "gpu", "gpu-quick"):
         profile = get_profile(name)
         assert profile.finetune.max_images is None
         assert "max_images" not in profile.to_dict()["finetune"]
         assert cap_splits(splits, profile.finetune.max_images, 0.8, 0) is splits
+
+
+def test_the_smoke_cap_leaves_the_smoke_synthetic_set_whole():
+    """The notebooks' smoke fine-tuning (synthetic set, split by reference) is not capped."""
+    from gmiqa.datasets import SyntheticIQADataset, finetune_splits, make_splits
+    from gmiqa.profiles import get_profile
+
+    smoke = get_profile("smoke")
+    records = SyntheticIQADataset.from_profile("smoke").records
+    full = make_splits(records, 2, smoke.finetune.train_fraction, 0, by="reference")
+    capped = finetune_splits(records, 2, smoke.finetune, 0, by="reference")
+    assert all(np.array_equal(a, c) and np.array_equal(b, d)
+               for (a, b), (c, d) in zip(full, capped))  # fmt: skip
