@@ -133,10 +133,10 @@ def outputs(run: Path, stage: str) -> dict[str, str]:
 
 
 def temporaries(run: Path) -> list[str]:
-    from gmiqa.runfolder import _TEMP
+    from gmiqa.atomic import TEMPORARY_NAME
 
     return sorted(str(p.relative_to(run)) for p in run.rglob("*")
-                  if _TEMP.match(p.name) or p.name.startswith(".gmiqa-probe-"))  # fmt: skip
+                  if TEMPORARY_NAME.match(p.name) or p.name.startswith(".gmiqa-probe-"))  # fmt: skip
 
 
 def marked_processes(token: str) -> list[int]:

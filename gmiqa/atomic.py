@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+# the temporaries atomic_write makes: ".<name>.<random>.tmp" (mkstemp's random part)
+TEMPORARY_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{6,}\.tmp$")
 
 
 def current_umask() -> int:
@@ -80,3 +84,29 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> Pat
     return atomic_write_text(
         path, json.dumps(obj, indent=indent, sort_keys=False, default=str) + "\n"
     )
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, older_than: float | None = None) -> list:
+    """Delete the temporaries :func:`atomic_write` left under ``folder`` when a process died
+    mid-write (SIGKILL, power loss). Call it only while holding the folder's lock, so no
+    live writer's temporary is removed.
+
+    Taught in ``notebooks/07_finetuning.ipynb`` (run folders).
+
+    ``older_than``: only those last modified before this time (``time.time()`` value).
+    Returns the removed paths.
+    """
+    removed = []
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            if not TEMPORARY_NAME.match(name):
+                continue
+            p = Path(dirpath) / name
+            try:
+                if older_than is not None and p.stat().st_mtime >= older_than:
+                    continue
+                p.unlink()
+                removed.append(p)
+            except OSError:
+                pass
+    return removed

@@ -33,14 +33,13 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from gmiqa.atomic import atomic_write_json
+from gmiqa.atomic import atomic_write_json, remove_stale_temporaries
 from gmiqa.checkpoint import read_sidecar
 from gmiqa.datasets import canonical_name
 from gmiqa.errors import CheckpointError, ConfigError, DatasetError
@@ -50,8 +49,6 @@ from gmiqa.profiles import get_profile
 
 LOCK_NAME = ".gmiqa.lock"
 PRETRAINING_STAGES = ("meta", "graph", "graph_nometa")
-# gmiqa.atomic's temporaries: ".<name>.<random>.tmp"; archive extraction's ".<x>.extract-*"
-_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{6,}\.tmp$")
 
 
 # -- outputs ------------------------------------------------------------------------------
@@ -159,30 +156,6 @@ class RunFolderLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
-
-
-def remove_stale_temporaries(folder: str | os.PathLike, older_than: float | None = None) -> list:
-    """Delete :mod:`gmiqa.atomic` temporaries under ``folder`` (the folder's lock held).
-
-    Taught in ``notebooks/07_finetuning.ipynb`` (run folders).
-
-    ``older_than``: only those last modified before this time (``time.time()`` value).
-    Returns the removed paths.
-    """
-    removed = []
-    for dirpath, _dirs, files in os.walk(folder):
-        for name in files:
-            if not _TEMP.match(name):
-                continue
-            p = Path(dirpath) / name
-            try:
-                if older_than is not None and p.stat().st_mtime >= older_than:
-                    continue
-                p.unlink()
-                removed.append(p)
-            except OSError:
-                pass
-    return removed
 
 
 # -- data records -------------------------------------------------------------------------

@@ -1,13 +1,25 @@
-"""Atomic writes (gmiqa.atomic): files get the mode a plain write would give them."""
+"""Atomic writes (gmiqa.atomic): files get the mode a plain write would give them, and the
+temporaries a killed writer leaves are found and removed."""
 
 from __future__ import annotations
 
 import os
 import stat
+import tempfile
+import time
+from pathlib import Path
 
 import pytest
 
-from gmiqa.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, current_umask
+from gmiqa.atomic import (
+    TEMPORARY_NAME,
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    current_umask,
+    remove_stale_temporaries,
+)
 
 
 @pytest.fixture
@@ -45,3 +57,25 @@ def test_replacing_a_file_keeps_its_mode(tmp_path, umask):
     os.chmod(path, 0o600)  # the owner made it private: a rewrite must not widen it
     atomic_write_json(path, {"a": 1})
     assert _mode(path) == 0o600 and path.read_text().startswith("{")
+
+
+def test_a_killed_writers_temporary_matches_the_pattern_and_is_removed(tmp_path):
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    # what a SIGKILL inside atomic_write leaves: its mkstemp file, never renamed
+    fd, tmp = tempfile.mkstemp(prefix=".scores.f8.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    assert TEMPORARY_NAME.match(os.path.basename(tmp))
+    (folder / "scores.f8.tmp").write_bytes(b"x")  # not of atomic_write's shape: kept
+    atomic_write(folder / "scores.f8", lambda t: open(t, "wb").close())  # a live write
+    assert remove_stale_temporaries(tmp_path) == [Path(tmp)]
+    assert sorted(p.name for p in folder.iterdir()) == ["scores.f8", "scores.f8.tmp"]
+
+
+def test_only_temporaries_older_than_a_time_are_removed(tmp_path):
+    old, new = tmp_path / ".a.bin.abc123.tmp", tmp_path / ".b.bin.xyz789.tmp"
+    for p in (old, new):
+        p.write_bytes(b"x")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    assert remove_stale_temporaries(tmp_path, older_than=time.time() - 3600) == [old]
+    assert new.exists()

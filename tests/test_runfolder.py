@@ -21,7 +21,6 @@ from gmiqa.runfolder import (
     choose_pretraining_data,
     describe_data,
     read_record,
-    remove_stale_temporaries,
     write_record,
 )
 
@@ -150,16 +149,6 @@ def test_an_output_under_a_file_fails_before_any_work(tmp_path, capsys, command)
     assert main([*argv, "--profile", "smoke", "--quiet"]) == 2
     line = _error_line(capsys)
     assert f"{blocker} is a file, not a folder" in line
-
-
-def test_stale_temporaries_are_removed(tmp_path):
-    (tmp_path / "cache").mkdir()
-    stale = tmp_path / "cache" / ".scores.f8.abc123xy.tmp"
-    stale.write_bytes(b"x")
-    keep = tmp_path / "cache" / "scores.f8"
-    keep.write_bytes(b"x")
-    assert remove_stale_temporaries(tmp_path) == [stale]
-    assert keep.exists() and not stale.exists()
 
 
 def test_a_stage_finished_before_records_gets_one_after_a_command_that_used_it(tmp_path):

@@ -21,7 +21,8 @@ the training thread cannot keep up. So the set is made **once**:
   bytes as an uninterrupted one. ``bank.json`` is written last (atomically): a folder
   without it is unfinished. Pool workers end with the process that started them (Linux:
   ``PR_SET_PDEATHSIG``; elsewhere they exit when they see their parent gone), and one
-  build at a time runs per folder (``flock`` on ``.build.lock``).
+  build at a time runs per folder (``flock`` on ``.build.lock``); the builder holding the
+  lock first removes the temporaries a killed one left half-written.
 - :class:`ImageBank` opens a finished bank (memory-mapped, nothing read up front).
   :class:`~gmiqa.training.feeder.BatchFeeder` draws training batches from it with random
   crops and flips, so a few thousand stored images serve tens of thousands of steps.
@@ -51,7 +52,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from gmiqa import fr_quality  # module attribute: tests replace pseudo_quality
-from gmiqa.atomic import atomic_write, atomic_write_json
+from gmiqa.atomic import atomic_write, atomic_write_json, remove_stale_temporaries
 from gmiqa.datasets.base import IQARecord, image_to_tensor
 from gmiqa.datasets.pristine import fit_to_size
 from gmiqa.errors import DatasetError
@@ -145,6 +146,7 @@ def _fill(
     """Run ``work(job) -> (index, uint8 image, score or None)`` over ``jobs``; write the bank."""
     path.mkdir(parents=True, exist_ok=True)
     with _build_lock(path):  # a second builder waits, then finds the bank finished
+        remove_stale_temporaries(path)  # a killed builder's half-written files (lock held)
         if (path / "bank.json").is_file():
             return ImageBank.open(path)
         return _fill_locked(path, shape, names, labels, work, jobs, fingerprint, source,

@@ -53,6 +53,8 @@ def test_finished_bank_is_reused_and_unfinished_one_resumes(tiny, monkeypatch):
     rows = np.memmap(folder / "images.u8", dtype=np.uint8, mode="r+", shape=bank.images.shape)
     rows[8:] = 0
     rows.flush()
+    stale = folder / ".scores.f8.k1lled.tmp"  # the killed builder was mid-write
+    stale.write_bytes(b"half")
     made = []
     real = bank_mod._SyntheticWork.__call__
 
@@ -64,6 +66,7 @@ def test_finished_bank_is_reused_and_unfinished_one_resumes(tiny, monkeypatch):
     again = tiny.build_bank(workers=1, progress=False)
     assert sorted(made) == [8, 9, 10, 11]  # only the unfinished items are made again
     assert np.array_equal(again.images[8:], expected)
+    assert not stale.exists()  # the builder holding the lock removed it
 
 
 def test_other_photos_get_another_bank(tmp_path, tiny):
