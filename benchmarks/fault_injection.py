@@ -50,6 +50,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from gmiqa.atomic import TEMPORARY_NAME
+
 STAGES = ("bank", "meta", "graph", "finetune", "score")
 PROFILE = "smoke"
 
@@ -133,8 +135,6 @@ def outputs(run: Path, stage: str) -> dict[str, str]:
 
 
 def temporaries(run: Path) -> list[str]:
-    from gmiqa.atomic import TEMPORARY_NAME
-
     return sorted(str(p.relative_to(run)) for p in run.rglob("*")
                   if TEMPORARY_NAME.match(p.name) or p.name.startswith(".gmiqa-probe-"))  # fmt: skip
 

@@ -67,7 +67,9 @@ def test_a_killed_writers_temporary_matches_the_pattern_and_is_removed(tmp_path)
     os.close(fd)
     assert TEMPORARY_NAME.match(os.path.basename(tmp))
     (folder / "scores.f8.tmp").write_bytes(b"x")  # not of atomic_write's shape: kept
-    atomic_write(folder / "scores.f8", lambda t: open(t, "wb").close())  # a live write
+    atomic_write(
+        folder / "scores.f8", lambda t: open(t, "wb").close()
+    )  # a finished write leaves none
     assert remove_stale_temporaries(tmp_path) == [Path(tmp)]
     assert sorted(p.name for p in folder.iterdir()) == ["scores.f8", "scores.f8.tmp"]
 

@@ -118,6 +118,9 @@ def _(m):
     assert _finite(m["rmse_median"]) and 0.0 < m["rmse_median"] < 0.5
     assert _finite(m["final_train_loss"]) and m["final_train_loss"] < 0.2
     assert m["score_exit_status"] == 2  # one valid and one non-image file were scored
+    assert m["second_lock_refused"] is True  # one command per run folder
+    assert m["stale_temporaries_removed"] == 1  # the temporary a kill left, and nothing else
+    assert m["finetune_splits_match_results"] is True  # the splits the results were made on
     if "csiq_sample_srocc" in m:
         assert _finite(m["csiq_sample_srocc"]) and -1.0 <= m["csiq_sample_srocc"] <= 1.0
 
