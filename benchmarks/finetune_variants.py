@@ -45,6 +45,9 @@ VARIANTS: dict[str, dict] = {
     "grid4_rank_head10": {"eval_crops": 4, "loss": "mse+rank", "head_lr_mult": 10.0},
     "grid4_rank_w3": {"eval_crops": 4, "loss": "mse+rank", "rank_weight": 3.0},
     "grid3_rank_crop192": {"eval_crops": 3, "loss": "mse+rank", "crop": 192},
+    # the cpu recipe (grid4_rank_w3) with half the training photos re-stored as JPEG at
+    # quality 30..95 (benchmarks/jpeg_storage.py, the design chapter's "JPEG storage")
+    "base_jpeg30_95": {"jpeg_quality": [30, 95]},
 }
 
 

@@ -159,6 +159,17 @@ class FinetuneSettings:
     # any size fine-tunes in seconds: one split of 300 photos of 1024x768 took 11.3 s
     # uncapped, 7.8 s at 200 (2 idle cores).
     max_images: int | None = None
+    # JPEG storage as a nuisance (benchmarks/jpeg_storage.py, the design chapter's "JPEG
+    # storage"): None, or (LO, HI): each training photo is re-stored as JPEG (4:2:0) at a
+    # quality drawn from LO..HI with probability 1/2 before it is cropped; the score is
+    # kept. People rate what they see; storage compression they do not see is noise the
+    # KADID-trained network has learnt to read.
+    jpeg_quality: tuple[int, int] | None = None
+
+
+# Settings added after results were stored: absent from a profile's dictionary (so from
+# every fingerprint) while None, so the fingerprints of profiles made before them stay valid.
+_ABSENT_WHEN_NONE = (("finetune", "max_images"), ("finetune", "jpeg_quality"))
 
 
 @dataclass(frozen=True)
@@ -183,8 +194,9 @@ class Profile:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        if d["finetune"].get("max_images") is None:  # absent = uncapped: the fingerprints
-            d["finetune"].pop("max_images", None)  # of profiles made before it stay valid
+        for section, key in _ABSENT_WHEN_NONE:
+            if d[section].get(key) is None:
+                d[section].pop(key, None)
         return d
 
     def replace(self, **sections) -> Profile:

@@ -19,6 +19,7 @@ file, so an interrupted run resumes where it stopped and ends with the same numb
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from gmiqa.atomic import atomic_write_json
 from gmiqa.baselines import evaluate_splits
@@ -127,7 +129,7 @@ def _finetune_step(profile: Profile, model, runner, optimizer, images, train_idx
         rng = step_rng(seed, step, 4)
         # every rank draws the whole batch's windows, in order, then keeps its own: under
         # DDP the crops are those of one process
-        windows = [images.window(int(i), s.crop, s.flip, rng) for i in batch]
+        windows = [images.window(int(i), s.crop, s.flip, rng, s.jpeg_quality) for i in batch]
         mine = dist_ctx.shard(np.arange(len(batch)))  # this rank's positions in the batch
         x = to_device_images(torch.stack([windows[k] for k in mine]), dev, cl)
         y = torch.tensor([images.score(int(batch[k])) for k in mine], dtype=torch.float32,
@@ -315,8 +317,12 @@ class DecodedImages:
     def score(self, index: int) -> float:
         return float(self._scores[index])
 
-    def window(self, index: int, crop: int | None, flip: bool, rng: np.random.Generator):
+    def window(self, index: int, crop: int | None, flip: bool, rng: np.random.Generator,
+               jpeg_quality: tuple[int, int] | None = None):  # fmt: skip
         img = self.image(index)
+        if jpeg_quality is not None and rng.random() < 0.5:
+            # the whole photo, so that the 8x8 blocks sit where a camera puts them
+            img = restore_as_jpeg(img, int(rng.integers(jpeg_quality[0], jpeg_quality[1] + 1)))
         if crop:
             h, w = img.shape[:2]
             top = int(rng.integers(0, h - crop + 1))
@@ -325,6 +331,16 @@ class DecodedImages:
         if flip and rng.random() < 0.5:
             img = img[:, ::-1]
         return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255.0)
+
+
+def restore_as_jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    """``img`` (h, w, 3) uint8 as it reads back after storage as JPEG at ``quality``
+    (Pillow's encoder, 4:2:0 chroma subsampling as cameras store photos)."""
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="JPEG", quality=int(quality), subsampling=2)
+    buf.seek(0)
+    with Image.open(buf) as stored:
+        return np.asarray(stored.convert("RGB"))
 
 
 def model_path_for(results: str | os.PathLike) -> Path:

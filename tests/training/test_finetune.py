@@ -293,3 +293,70 @@ def test_the_smoke_cap_leaves_the_smoke_synthetic_set_whole():
     capped = finetune_splits(records, 2, smoke.finetune, 0, by="reference")
     assert all(np.array_equal(a, c) and np.array_equal(b, d)
                for (a, b), (c, d) in zip(full, capped))  # fmt: skip
+
+
+def test_jpeg_storage_is_jpeg_at_the_quality_asked():
+    """restore_as_jpeg returns the pixels a JPEG file at that quality decodes to; a lower
+    quality loses more; the shape and type are kept."""
+    import io
+
+    from PIL import Image
+
+    from gmiqa.training.finetune import restore_as_jpeg
+
+    rng = np.random.default_rng(0)
+    img = (rng.random((48, 72, 3)) * 255).astype(np.uint8)
+    got = restore_as_jpeg(img, 60)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="JPEG", quality=60, subsampling=2)
+    assert np.array_equal(got, np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")))
+    assert got.shape == img.shape and got.dtype == np.uint8
+    err = {q: np.abs(restore_as_jpeg(img, q).astype(int) - img).mean() for q in (30, 95)}
+    assert err[30] > err[95] > 0
+
+
+def test_jpeg_augmentation_restores_about_half_the_photos_and_is_off_by_default(tiny):
+    """With jpeg_quality = (LO, HI), a window is the crop of the photo re-stored as JPEG at a
+    quality drawn from LO..HI with probability 1/2, drawn from the step's stream; without
+    it, the windows (and the stream) are those of the recipe before the option existed, and
+    no profile's dictionary (so no fingerprint) names it."""
+    from gmiqa.profiles import get_profile
+    from gmiqa.training.finetune import DecodedImages, restore_as_jpeg
+
+    _, ds = tiny
+    images = DecodedImages(ds)
+
+    def windows(jpeg):
+        rng = np.random.default_rng(3)
+        return [images.window(i % 9, 64, True, rng, jpeg) for i in range(40)]
+
+    def expected(jpeg):
+        rng, out, restored = np.random.default_rng(3), [], 0
+        for i in range(40):
+            img = images.image(i % 9)
+            if jpeg is not None and rng.random() < 0.5:
+                img = restore_as_jpeg(img, int(rng.integers(jpeg[0], jpeg[1] + 1)))
+                restored += 1
+            top = int(rng.integers(0, img.shape[0] - 63))
+            left = int(rng.integers(0, img.shape[1] - 63))
+            img = img[top : top + 64, left : left + 64]
+            if rng.random() < 0.5:
+                img = img[:, ::-1]
+            out.append(torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1) / 255.0)
+        return out, restored
+
+    for jpeg in (None, (40, 60)):
+        got, (want, restored) = windows(jpeg), expected(jpeg)
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
+        assert all(torch.equal(a, b) for a, b in zip(got, windows(jpeg)))  # seeded
+        if jpeg is None:
+            assert restored == 0
+        else:
+            assert 8 <= restored <= 32  # p = 1/2 over 40 windows
+            assert not all(torch.equal(a, b) for a, b in zip(got, windows(None)))
+    for name in ("smoke", "cpu", "gpu", "gpu-quick"):
+        profile = get_profile(name)
+        assert profile.finetune.jpeg_quality is None
+        assert "jpeg_quality" not in profile.to_dict()["finetune"]
+    on = get_profile("cpu").replace(finetune={"jpeg_quality": (50, 95)})
+    assert on.to_dict()["finetune"]["jpeg_quality"] == (50, 95)
