@@ -9,8 +9,16 @@ LIVEC-layout folder whose photos are stored as JPEG, each at a quality drawn uni
 as cameras store it, and the same score files. The fine-tuning variants are then run on it
 with ``benchmarks/finetune_variants.py`` (the design chapter, "JPEG storage")::
 
-    python benchmarks/jpeg_storage.py --root LIVEC_DEV --out runs/livec_dev_jpegmix \\
+    python benchmarks/jpeg_storage.py make --root LIVEC_DEV --out runs/livec_dev_jpegmix \\
         --quality 50,95 --seed 20261205
+    python benchmarks/finetune_variants.py --root runs/livec_dev_jpegmix \\
+        --init graph=runs/cpu/checkpoints/graph.safetensors \\
+        --variants base,base_jpeg30_95 --seed 0 --out runs/var_jpegmix   # and --seed 1
+    python benchmarks/finetune_variants.py --root LIVEC_DEV --init graph=... \\
+        --variants base_jpeg30_95 --seed 0 --out runs/var_livec_dev      # and --seed 1
+    python benchmarks/jpeg_storage.py collect --variants runs/var_livec_dev \\
+        runs/var_jpegmix --roots LIVEC_DEV runs/livec_dev_jpegmix \\
+        --out data/results/jpeg-storage-livec-cpu.json
 """
 
 from __future__ import annotations
@@ -25,9 +33,16 @@ import scipy.io
 from PIL import Image
 
 from gmiqa.atomic import atomic_write
+from gmiqa.baselines import evaluate_splits
+from gmiqa.datasets import load_dataset
 from gmiqa.datasets.livec import MOS_FILE, NAMES_FILE, _cell_strings, _load_mat, find_root
 from gmiqa.datasets.livec_dev import STD_FILE
+from gmiqa.datasets.splits import finetune_splits
+from gmiqa.datasets.table import split_by_for
 from gmiqa.errors import DatasetError
+from gmiqa.evidence import recipe_fingerprint
+from gmiqa.profiles import get_profile
+from gmiqa.results import make_result, script_command, write_result
 
 
 def restore_as_jpeg(root, out, quality: tuple[int, int], seed: int) -> dict[str, int]:
@@ -72,15 +87,99 @@ def restore_as_jpeg(root, out, quality: tuple[int, int], seed: int) -> dict[str,
     return chosen
 
 
+def _run_rows(folders: list[Path]) -> list[dict]:
+    """Every finished ``finetune_variants.py`` run under ``folders`` as a row: its data
+    folder, variant, start, split seed, per-split SROCC and the commit it ran at."""
+    rows = []
+    for folder in folders:
+        roots = {json.loads(p.read_text()).get("dataset_root") for p in folder.glob("*.json")}
+        roots.discard(None)
+        if len(roots) != 1:
+            raise DatasetError(f"{folder}: runs of {len(roots)} data folders, expected one")
+        data = Path(roots.pop()).name
+        for path in sorted((folder / "runs").glob("*.json")):
+            if path.name.endswith(".partial.json"):
+                continue
+            variant, init, seed = path.stem.rsplit("-", 2)
+            res = json.loads(path.read_text())
+            sr = [s["metrics"]["srocc"] for s in res["splits"]]
+            if len(sr) != res["config"]["splits"]:
+                continue
+            rows.append({"data": data, "method": variant, "init": init, "seed": int(seed),
+                         "per_split_srocc": sr, "commit": res["provenance"]["commit"],
+                         "jpeg_quality": res["config"]["profile"]["finetune"].get("jpeg_quality")})  # fmt: skip
+    return rows
+
+
+def _brisque_rows(roots: list[Path], seeds: list[int], splits: int, profile) -> list[dict]:
+    """BRISQUE fitted on each split's training photos, on the splits fine-tuning uses."""
+    rows = []
+    for root in roots:
+        dataset = load_dataset("livec", root)
+        for seed in seeds:
+            pairs = finetune_splits(dataset.records, splits, profile.finetune, seed,
+                                    by=split_by_for("livec"))  # fmt: skip
+            res = evaluate_splits("brisque", dataset, pairs, workers=2)
+            rows.append({"data": Path(root).name, "method": "brisque", "init": None,
+                         "seed": seed, "per_split_srocc": [m["srocc"] for m in res["per_split"]],
+                         "commit": None})  # fmt: skip
+    return rows
+
+
+def collect(args) -> int:
+    """Gather the GMIQA runs and measure BRISQUE on the same splits: one stored result."""
+    profile = get_profile("cpu")
+    rows = _run_rows(args.variants)
+    if not rows:
+        print(f"no finished runs under {', '.join(map(str, args.variants))}", file=sys.stderr)
+        return 2
+    seeds = sorted({r["seed"] for r in rows})
+    rows += _brisque_rows(args.roots, seeds, args.splits, profile)
+    for r in rows:
+        sr = np.asarray(r["per_split_srocc"])
+        r.update(srocc_median=float(np.median(sr)), srocc_q25=float(np.percentile(sr, 25)),
+                 srocc_q75=float(np.percentile(sr, 75)))  # fmt: skip
+    qualities = Path(args.roots[-1]) / "ChallengeDB_release" / "qualities.json"
+    if not qualities.is_file():
+        raise DatasetError(f"{qualities}: missing; the last --roots is the JPEG-stored copy")
+    q = np.asarray(list(json.loads(qualities.read_text()).values()))
+    metrics = {"rows": rows, "splits": args.splits, "recipe_fingerprint": recipe_fingerprint("cpu"),
+               "stored_quality": {"min": int(q.min()), "max": int(q.max()),
+                                  "median": float(np.median(q))}}  # fmt: skip
+    doc = make_result(
+        metrics,
+        profile="cpu",
+        dataset="livec",
+        command=script_command("benchmarks/jpeg_storage.py"),
+        title="JPEG storage: the cpu recipe, with JPEG re-storage in training, and BRISQUE, "
+        "on the LIVEC development set as stored (lossless) and re-stored as JPEG",
+        notes="GMIQA rows start from the cpu profile's stage-2 checkpoint (110 pristine "
+        "photos); their commits are in the rows; BRISQUE is fitted per split",
+        device="cpu",
+    )
+    write_result(args.out, doc)
+    print(f"written: {args.out} ({len(rows)} rows)")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument(
-        "--root", required=True, help="a LIVEC-layout folder (e.g. the development set)"
-    )
-    ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--quality", default="50,95", help="LO,HI: JPEG quality range (inclusive)")
-    ap.add_argument("--seed", type=int, default=20261205)
+    sub = ap.add_subparsers(dest="command", required=True)
+    mk = sub.add_parser("make", help="write the JPEG-stored copy")
+    mk.add_argument("--root", required=True, help="a LIVEC-layout folder (the development set)")
+    mk.add_argument("--out", required=True, type=Path)
+    mk.add_argument("--quality", default="50,95", help="LO,HI: JPEG quality range (inclusive)")
+    mk.add_argument("--seed", type=int, default=20261205)
+    co = sub.add_parser("collect", help="gather runs, measure BRISQUE, write one result")
+    co.add_argument("--variants", type=Path, nargs="+", required=True,
+                    help="finetune_variants.py --out folders, one per data folder")  # fmt: skip
+    co.add_argument("--roots", type=Path, nargs="+", required=True,
+                    help="the data folders (the JPEG-stored copy last)")  # fmt: skip
+    co.add_argument("--splits", type=int, default=10)
+    co.add_argument("--out", type=Path, required=True, help="the result file")
     args = ap.parse_args(argv)
+    if args.command == "collect":
+        return collect(args)
     lo, hi = (int(v) for v in args.quality.split(","))
     try:
         chosen = restore_as_jpeg(args.root, args.out, (lo, hi), args.seed)

@@ -40,6 +40,7 @@ from gmiqa.evidence import (
     evidence_figure,
     evidence_headline,
     evidence_markdown,
+    jpeg_storage_markdown,
     recipe_search_markdown,
 )
 from gmiqa.profiles import get_profile
@@ -326,6 +327,7 @@ def configure_stage(stage: Path) -> None:
     subs["livec_headline"] = evidence_headline(REPO / "data" / "results")
     subs["livec_evidence"] = evidence_markdown(REPO / "data" / "results")
     subs["recipe_search"] = recipe_search_markdown(REPO / "data" / "results")
+    subs["jpeg_storage"] = jpeg_storage_markdown(REPO / "data" / "results")
     evidence_figure(REPO / "data" / "results", stage / "book" / "figures" / EVIDENCE_FIGURE)
     parse.setdefault("myst_substitutions", {}).update(subs)
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
