@@ -120,12 +120,10 @@ def main(argv=None) -> int:
     return 0
 
 
-def collect(folders: list[Path], result_path: Path, profile: str, dataset: str) -> int:
-    """Every finished run under ``folders`` (``<folder>/runs/<variant>-<row>-<seed>.json``)
-    as one result: a row per (data folder, variant, initialisation, split seed) with its
-    per-split SROCC, median and interquartile range, and the commit it ran at.
-    """
-    runs = []
+def finished_runs(folders: list[Path]):
+    """Every run under ``folders`` whose splits all finished, as ``(data, variant, row,
+    seed, result)``: ``data`` is the name of the folder the runs read (recorded by
+    :func:`main`), ``result`` the run's file as :func:`run_finetune` wrote it."""
     for folder in folders:
         roots = {json.loads(p.read_text()).get("dataset_root") for p in folder.glob("*.json")}
         roots.discard(None)
@@ -135,9 +133,19 @@ def collect(folders: list[Path], result_path: Path, profile: str, dataset: str) 
                 continue
             variant, row, seed = path.stem.rsplit("-", 2)
             res = json.loads(path.read_text())
-            sr = np.asarray([s["metrics"]["srocc"] for s in res["splits"]])
-            if variant not in VARIANTS or len(sr) != res["config"]["splits"]:
-                continue
+            if len(res["splits"]) == res["config"]["splits"]:
+                yield data, variant, row, int(seed), res
+
+
+def collect(folders: list[Path], result_path: Path, profile: str, dataset: str) -> int:
+    """Every finished run under ``folders`` (``<folder>/runs/<variant>-<row>-<seed>.json``)
+    as one result: a row per (data folder, variant, initialisation, split seed) with its
+    per-split SROCC, median and interquartile range, and the commit it ran at.
+    """
+    runs = []
+    for data, variant, row, seed, res in finished_runs(folders):
+        sr = np.asarray([s["metrics"]["srocc"] for s in res["splits"]])
+        if variant in VARIANTS:
             runs.append({
                 "data": data, "variant": variant, "changes": VARIANTS[variant], "init": row,
                 "seed": int(seed), "splits": len(sr),

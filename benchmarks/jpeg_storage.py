@@ -39,13 +39,18 @@ from gmiqa.datasets.livec import MOS_FILE, NAMES_FILE, _cell_strings, _load_mat,
 from gmiqa.datasets.livec_dev import STD_FILE
 from gmiqa.datasets.splits import finetune_splits
 from gmiqa.datasets.table import split_by_for
-from gmiqa.errors import DatasetError
+from gmiqa.errors import ConfigError, DatasetError, GMIQAError
 from gmiqa.evidence import recipe_fingerprint
 from gmiqa.profiles import get_profile
 from gmiqa.results import make_result, script_command, write_result
 
+# run as a script, the benchmarks folder is on sys.path: the variant runs are read the way
+# finetune_variants.py reads them (one reader for both)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from finetune_variants import finished_runs  # noqa: E402
 
-def restore_as_jpeg(root, out, quality: tuple[int, int], seed: int) -> dict[str, int]:
+
+def write_jpeg_copy(root, out, quality: tuple[int, int], seed: int) -> dict[str, int]:
     """Write ``out/ChallengeDB_release`` with every listed photo of ``root`` stored as JPEG.
 
     Returns {new file name: quality}. The first 7 entries of the name list (LIVEC's
@@ -53,7 +58,7 @@ def restore_as_jpeg(root, out, quality: tuple[int, int], seed: int) -> dict[str,
     """
     lo, hi = quality
     if not 1 <= lo <= hi <= 95:
-        raise DatasetError(f"--quality {lo},{hi}: need 1 <= LO <= HI <= 95")
+        raise ConfigError(f"--quality {lo},{hi}: need 1 <= LO <= HI <= 95")
     folder = find_root(root)
     names = _cell_strings(_load_mat(folder / NAMES_FILE, "AllImages_release"), folder / NAMES_FILE)
     dest = Path(out) / "ChallengeDB_release"
@@ -90,25 +95,11 @@ def restore_as_jpeg(root, out, quality: tuple[int, int], seed: int) -> dict[str,
 def _run_rows(folders: list[Path]) -> list[dict]:
     """Every finished ``finetune_variants.py`` run under ``folders`` as a row: its data
     folder, variant, start, split seed, per-split SROCC and the commit it ran at."""
-    rows = []
-    for folder in folders:
-        roots = {json.loads(p.read_text()).get("dataset_root") for p in folder.glob("*.json")}
-        roots.discard(None)
-        if len(roots) != 1:
-            raise DatasetError(f"{folder}: runs of {len(roots)} data folders, expected one")
-        data = Path(roots.pop()).name
-        for path in sorted((folder / "runs").glob("*.json")):
-            if path.name.endswith(".partial.json"):
-                continue
-            variant, init, seed = path.stem.rsplit("-", 2)
-            res = json.loads(path.read_text())
-            sr = [s["metrics"]["srocc"] for s in res["splits"]]
-            if len(sr) != res["config"]["splits"]:
-                continue
-            rows.append({"data": data, "method": variant, "init": init, "seed": int(seed),
-                         "per_split_srocc": sr, "commit": res["provenance"]["commit"],
-                         "jpeg_quality": res["config"]["profile"]["finetune"].get("jpeg_quality")})  # fmt: skip
-    return rows
+    return [{"data": data, "method": variant, "init": init, "seed": seed,
+             "per_split_srocc": [s["metrics"]["srocc"] for s in res["splits"]],
+             "commit": res["provenance"]["commit"],
+             "jpeg_quality": res["config"]["profile"]["finetune"].get("jpeg_quality")}
+            for data, variant, init, seed, res in finished_runs(folders)]  # fmt: skip
 
 
 def _brisque_rows(roots: list[Path], seeds: list[int], splits: int, profile) -> list[dict]:
@@ -178,12 +169,15 @@ def main(argv=None) -> int:
     co.add_argument("--splits", type=int, default=10)
     co.add_argument("--out", type=Path, required=True, help="the result file")
     args = ap.parse_args(argv)
-    if args.command == "collect":
-        return collect(args)
-    lo, hi = (int(v) for v in args.quality.split(","))
     try:
-        chosen = restore_as_jpeg(args.root, args.out, (lo, hi), args.seed)
-    except DatasetError as err:
+        if args.command == "collect":
+            return collect(args)
+        try:
+            lo, hi = (int(v) for v in args.quality.split(","))
+        except ValueError:
+            raise ConfigError(f"--quality {args.quality!r}: give LO,HI, e.g. 50,95") from None
+        chosen = write_jpeg_copy(args.root, args.out, (lo, hi), args.seed)
+    except GMIQAError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     qs = np.array(list(chosen.values()))

@@ -166,6 +166,19 @@ class FinetuneSettings:
     # KADID-trained network has learnt to read.
     jpeg_quality: tuple[int, int] | None = None
 
+    def __post_init__(self) -> None:
+        q = self.jpeg_quality
+        if q is not None and not (
+            isinstance(q, (list, tuple))
+            and len(q) == 2
+            and all(isinstance(v, int) for v in q)
+            and 1 <= q[0] <= q[1] <= 95
+        ):
+            raise ConfigError(
+                f"finetune.jpeg_quality={q!r}: give None or two JPEG qualities "
+                "LO <= HI within 1..95"
+            )
+
 
 # Settings added after results were stored: absent from a profile's dictionary (so from
 # every fingerprint) while None, so the fingerprints of profiles made before them stay valid.

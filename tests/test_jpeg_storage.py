@@ -14,7 +14,7 @@ import scipy.io
 from PIL import Image
 
 from gmiqa.datasets import load_dataset
-from gmiqa.errors import DatasetError
+from gmiqa.errors import ConfigError
 from gmiqa.evidence import JPEG_STORAGE, jpeg_storage_markdown, stored_ablations
 from gmiqa.provenance import provenance
 from gmiqa.results import make_result, write_result
@@ -57,8 +57,8 @@ def _livec(root: Path, n: int = 6) -> Path:
 def test_the_copy_is_jpeg_at_seeded_qualities_with_the_same_scores(tmp_path):
     js = _script()
     src = _livec(tmp_path / "src")
-    chosen = js.restore_as_jpeg(src, tmp_path / "a", (50, 60), seed=1)
-    again = js.restore_as_jpeg(src, tmp_path / "b", (50, 60), seed=1)
+    chosen = js.write_jpeg_copy(src, tmp_path / "a", (50, 60), seed=1)
+    again = js.write_jpeg_copy(src, tmp_path / "b", (50, 60), seed=1)
     assert chosen == again and len(chosen) == 6
     assert all(50 <= q <= 60 for q in chosen.values())
     for name in chosen:
@@ -68,8 +68,8 @@ def test_the_copy_is_jpeg_at_seeded_qualities_with_the_same_scores(tmp_path):
     assert [r["score"] for r in before.records] == [r["score"] for r in after.records]
     stored = json.loads((tmp_path / "a" / "ChallengeDB_release" / "qualities.json").read_text())
     assert stored == chosen
-    with pytest.raises(DatasetError, match="LO <= HI"):
-        js.restore_as_jpeg(src, tmp_path / "c", (90, 50), seed=1)
+    with pytest.raises(ConfigError, match="LO <= HI"):
+        js.write_jpeg_copy(src, tmp_path / "c", (90, 50), seed=1)
 
 
 def _doc(rows: list[dict]) -> dict:

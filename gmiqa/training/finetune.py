@@ -19,7 +19,6 @@ file, so an interrupted run resumes where it stopped and ends with the same numb
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -29,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from gmiqa.atomic import atomic_write_json
 from gmiqa.baselines import evaluate_splits
@@ -46,7 +44,9 @@ from gmiqa.device import (
     to_device_images,
     training_channels_last,
 )
+from gmiqa.distortions.compression import jpeg
 from gmiqa.errors import ConfigError
+from gmiqa.images import to_float, to_uint8
 from gmiqa.metrics import summarise
 from gmiqa.models import build_model
 from gmiqa.profiles import FinetuneSettings, Profile, get_profile
@@ -287,7 +287,9 @@ class DecodedImages:
 
     Taught in ``notebooks/07_finetuning.ipynb``. Fine-tuning reads every training image
     once per epoch and every split reads the same files: decoding each once saves most of
-    a CPU epoch. ``window`` gives a random crop (and flip) as a float tensor (3, h, w).
+    a CPU epoch. ``window`` gives a random crop (and flip) as a float tensor (3, h, w),
+    from the photo re-stored as JPEG half the time when ``jpeg_quality`` = (LO, HI) is given
+    (the design chapter's "JPEG storage").
     """
 
     def __init__(self, dataset, max_bytes: int = 2 << 30) -> None:
@@ -322,7 +324,8 @@ class DecodedImages:
         img = self.image(index)
         if jpeg_quality is not None and rng.random() < 0.5:
             # the whole photo, so that the 8x8 blocks sit where a camera puts them
-            img = restore_as_jpeg(img, int(rng.integers(jpeg_quality[0], jpeg_quality[1] + 1)))
+            quality = int(rng.integers(jpeg_quality[0], jpeg_quality[1] + 1))
+            img = to_uint8(jpeg(to_float(img), quality, rng))
         if crop:
             h, w = img.shape[:2]
             top = int(rng.integers(0, h - crop + 1))
@@ -331,16 +334,6 @@ class DecodedImages:
         if flip and rng.random() < 0.5:
             img = img[:, ::-1]
         return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255.0)
-
-
-def restore_as_jpeg(img: np.ndarray, quality: int) -> np.ndarray:
-    """``img`` (h, w, 3) uint8 as it reads back after storage as JPEG at ``quality``
-    (Pillow's encoder, 4:2:0 chroma subsampling as cameras store photos)."""
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="JPEG", quality=int(quality), subsampling=2)
-    buf.seek(0)
-    with Image.open(buf) as stored:
-        return np.asarray(stored.convert("RGB"))
 
 
 def model_path_for(results: str | os.PathLike) -> Path:

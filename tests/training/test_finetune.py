@@ -295,24 +295,15 @@ def test_the_smoke_cap_leaves_the_smoke_synthetic_set_whole():
                for (a, b), (c, d) in zip(full, capped))  # fmt: skip
 
 
-def test_jpeg_storage_is_jpeg_at_the_quality_asked():
-    """restore_as_jpeg returns the pixels a JPEG file at that quality decodes to; a lower
-    quality loses more; the shape and type are kept."""
+def _stored_as_jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    """The oracle: ``img`` written to a JPEG file by Pillow (4:2:0) and read back."""
     import io
 
     from PIL import Image
 
-    from gmiqa.training.finetune import restore_as_jpeg
-
-    rng = np.random.default_rng(0)
-    img = (rng.random((48, 72, 3)) * 255).astype(np.uint8)
-    got = restore_as_jpeg(img, 60)
     buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="JPEG", quality=60, subsampling=2)
-    assert np.array_equal(got, np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")))
-    assert got.shape == img.shape and got.dtype == np.uint8
-    err = {q: np.abs(restore_as_jpeg(img, q).astype(int) - img).mean() for q in (30, 95)}
-    assert err[30] > err[95] > 0
+    Image.fromarray(img).save(buf, format="JPEG", quality=quality, subsampling=2)
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
 
 
 def test_jpeg_augmentation_restores_about_half_the_photos_and_is_off_by_default(tiny):
@@ -321,7 +312,7 @@ def test_jpeg_augmentation_restores_about_half_the_photos_and_is_off_by_default(
     it, the windows (and the stream) are those of the recipe before the option existed, and
     no profile's dictionary (so no fingerprint) names it."""
     from gmiqa.profiles import get_profile
-    from gmiqa.training.finetune import DecodedImages, restore_as_jpeg
+    from gmiqa.training.finetune import DecodedImages
 
     _, ds = tiny
     images = DecodedImages(ds)
@@ -335,7 +326,7 @@ def test_jpeg_augmentation_restores_about_half_the_photos_and_is_off_by_default(
         for i in range(40):
             img = images.image(i % 9)
             if jpeg is not None and rng.random() < 0.5:
-                img = restore_as_jpeg(img, int(rng.integers(jpeg[0], jpeg[1] + 1)))
+                img = _stored_as_jpeg(img, int(rng.integers(jpeg[0], jpeg[1] + 1)))
                 restored += 1
             top = int(rng.integers(0, img.shape[0] - 63))
             left = int(rng.integers(0, img.shape[1] - 63))
@@ -360,3 +351,6 @@ def test_jpeg_augmentation_restores_about_half_the_photos_and_is_off_by_default(
         assert "jpeg_quality" not in profile.to_dict()["finetune"]
     on = get_profile("cpu").replace(finetune={"jpeg_quality": (50, 95)})
     assert on.to_dict()["finetune"]["jpeg_quality"] == (50, 95)
+    for bad in ((95, 50), (0, 50), (50, 100), (50,), 50, "ab"):
+        with pytest.raises(ConfigError, match="jpeg_quality"):
+            get_profile("cpu").replace(finetune={"jpeg_quality": bad})
