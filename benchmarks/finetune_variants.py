@@ -48,6 +48,11 @@ VARIANTS: dict[str, dict] = {
     # the cpu recipe (grid4_rank_w3) with half the training photos re-stored as JPEG at
     # quality 30..95 (benchmarks/jpeg_storage.py, the design chapter's "JPEG storage")
     "base_jpeg30_95": {"jpeg_quality": [30, 95]},
+    # the cpu recipe on photos resampled to a shorter side of N px before cropping and
+    # scoring: a 128-px window then sees about as much of the scene as in pre-training
+    # (160x224 images); the design chapter's "JPEG-stored photos"
+    "base_short224": {"resize_short": 224},
+    "base_short288": {"resize_short": 288},
 }
 
 

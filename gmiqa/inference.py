@@ -123,6 +123,38 @@ def grid_windows(height: int, width: int, crop: int, grid: int) -> list[tuple[in
     return [(t, left) for t in tops for left in lefts]
 
 
+def recipe_resize(config: dict) -> int | None:
+    """The shorter side (px) to which a checkpoint's fine-tuning recipe resamples a photo
+    before scoring it (``finetune.resize_short``), or ``None`` (native size), read from
+    the sidecar ``config``. Taught in ``07_finetuning``."""
+    profile = config.get("profile") if isinstance(config, dict) else None
+    ft = profile.get("finetune") if isinstance(profile, dict) else None
+    side = ft.get("resize_short") if isinstance(ft, dict) else None
+    return int(side) if side else None
+
+
+def resize_short_side(x: torch.Tensor, side: int | None) -> torch.Tensor:
+    """``x`` (N, 3, H, W) or (3, H, W) resampled so that its shorter side is ``side`` px.
+
+    The aspect ratio is kept (the longer side rounded); bilinear with antialiasing, so a
+    downscale averages rather than aliases. ``side`` None, or already the shorter side:
+    ``x`` itself. Training windows and scored photos go through this one function, so a
+    model sees the same view in both (``finetune.resize_short``). Taught in
+    ``07_finetuning``.
+    """
+    if not side:
+        return x
+    h, w = x.shape[-2:]
+    if min(h, w) == side:
+        return x
+    size = (side, max(1, round(w * side / h))) if h <= w else (max(1, round(h * side / w)), side)
+    batch = x if x.dim() == 4 else x.unsqueeze(0)
+    out = torch.nn.functional.interpolate(
+        batch.float(), size=size, mode="bilinear", antialias=True, align_corners=False
+    ).clamp_(0.0, 1.0)
+    return out if x.dim() == 4 else out[0]
+
+
 def recipe_scoring(config: dict) -> tuple[int | None, int]:
     """``(crop, eval_crops)`` of the fine-tuning recipe a checkpoint's sidecar ``config``
     records: how its model scores an image (:func:`score_windows`). ``(None, 0)`` (whole
@@ -137,15 +169,17 @@ def recipe_scoring(config: dict) -> tuple[int | None, int]:
 
 @torch.no_grad()
 def score_windows(model, x: torch.Tensor, crop: int | None = None, grid: int = 0,
-                  chunk: int = 64) -> torch.Tensor:  # fmt: skip
+                  chunk: int = 64, resize_short: int | None = None) -> torch.Tensor:  # fmt: skip
     """Quality scores (N,) of a batch ``x`` (N, 3, H, W), as the fine-tuning recipe scores.
 
     ``grid`` 0 (or no ``crop``): ``model.score`` of the whole images at native size (the
     paper). ``grid`` G: the mean score of the G x G windows of :func:`grid_windows`, each
     ``crop`` x ``crop``, scored ``chunk`` windows at a time; an image smaller than ``crop``
-    is scored whole. Each image's score depends on that image alone. Taught in
-    ``notebooks/07_finetuning.ipynb``.
+    is scored whole. ``resize_short``: the images are first resampled so that their
+    shorter side is that many px (:func:`resize_short_side`). Each image's score depends
+    on that image alone. Taught in ``notebooks/07_finetuning.ipynb``.
     """
+    x = resize_short_side(x, resize_short)
     n, _, h, w = x.shape
     if not grid or not crop or min(h, w) < crop:
         return model.score(x)
@@ -241,8 +275,9 @@ def _decode(path: str):
 
 
 def stream_scores(model, paths, device, batch_size: int = 16, workers: int = 4,
-                  fold: bool = True, crop: int | None = None,
-                  grid: int = 0) -> Iterator[tuple[str, float | None, str | None]]:  # fmt: skip
+                  fold: bool = True, crop: int | None = None, grid: int = 0,
+                  resize_short: int | None = None,
+                  ) -> Iterator[tuple[str, float | None, str | None]]:  # fmt: skip
     """Score image files with ``model.score``, same-size images batched; yields in order.
 
     Taught in ``notebooks/07_finetuning.ipynb`` (``gmiqa score``). Yields
@@ -255,7 +290,8 @@ def stream_scores(model, paths, device, batch_size: int = 16, workers: int = 4,
     every image on its own, so the scores equal those of one image at a time (to float
     rounding of the batched kernels). ``fold``: score with :func:`fold_batch_norm`'s copy.
     ``crop``, ``grid``: score each image as the mean of a grid of windows
-    (:func:`score_windows`; the fine-tuning recipe's, from :func:`recipe_scoring`).
+    (:func:`score_windows`; the fine-tuning recipe's, from :func:`recipe_scoring`);
+    ``resize_short``: resample each image first (:func:`recipe_resize`).
     """
     paths = [str(p) for p in paths]
     if fold:
@@ -274,7 +310,8 @@ def stream_scores(model, paths, device, batch_size: int = 16, workers: int = 4,
         # uint8 to the device, then the same float().div_(255) as image_to_tensor
         x = to_device_images(x, device).float().div_(255.0)
         try:
-            scores = score_windows(model, x, crop, grid).float().cpu().tolist()
+            scores = score_windows(model, x, crop, grid, resize_short=resize_short)
+            scores = scores.float().cpu().tolist()
         except GMIQAError as exc:  # e.g. smaller than the backbone's minimum size
             for i, _ in items:
                 done[i] = (None, f"{paths[i]}: {' '.join(str(exc).split())}")
@@ -328,7 +365,8 @@ class QualityModel:
     (:class:`gmiqa.checkpoint.Checkpoint`), ``device``, ``profile`` (the name of the
     profile it was trained with), ``higher_is_better`` (True), ``score_range`` (the
     training targets' range, ``(0.0, 1.0)``), ``crop`` and ``grid`` (the recipe's scoring
-    windows; ``None``, 0: whole images), ``batch_size`` and ``workers``.
+    windows; ``None``, 0: whole images), ``resize_short`` (the recipe's resampling of a
+    photo before scoring; ``None``: native size), ``batch_size`` and ``workers``.
     """
 
     higher_is_better = True
@@ -342,6 +380,7 @@ class QualityModel:
         profile = checkpoint.config.get("profile")
         self.profile = str(profile.get("name", "")) if isinstance(profile, dict) else ""
         self.crop, self.grid = recipe_scoring(checkpoint.config)
+        self.resize_short = recipe_resize(checkpoint.config)
         self.batch_size = int(batch_size)
         self.workers = int(workers if workers is not None else min(4, os.cpu_count() or 1))
         if self.batch_size < 1 or self.workers < 1:
@@ -356,7 +395,8 @@ class QualityModel:
     def stream(self, paths: Sequence) -> Iterator[tuple[str, float | None, str | None]]:
         """``(path, score, error)`` per image file, in order (:func:`stream_scores`)."""
         return stream_scores(self.model, paths, self.device, self.batch_size, self.workers,
-                             fold=False, crop=self.crop, grid=self.grid)  # fmt: skip
+                             fold=False, crop=self.crop, grid=self.grid,
+                             resize_short=self.resize_short)  # fmt: skip
 
     def stream_entries(self, entries) -> Iterator[tuple[str, float | None, str | None]]:
         """``(path, score, error)`` for :func:`expand_image_inputs` entries, in their order:
@@ -374,7 +414,8 @@ class QualityModel:
         if x.dim() != 4 or x.shape[1] != 3:
             raise ConfigError(f"expected images (N, 3, H, W) or (3, H, W), got {tuple(x.shape)}")
         x = to_device_images(x.float(), self.device)
-        return score_windows(self.model, x, self.crop, self.grid).float().cpu()
+        return score_windows(self.model, x, self.crop, self.grid,
+                             resize_short=self.resize_short).float().cpu()  # fmt: skip
 
     def score(self, images):
         """Quality of ``images`` (higher = better, on :attr:`score_range`).

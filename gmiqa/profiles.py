@@ -165,8 +165,21 @@ class FinetuneSettings:
     # kept. People rate what they see; storage compression they do not see is noise the
     # KADID-trained network has learnt to read.
     jpeg_quality: tuple[int, int] | None = None
+    # None (the paper): photos at their native size. N: every photo is resampled
+    # (antialiased) so that its shorter side is N px, before the training crops and before
+    # it is scored (gmiqa.inference.resize_short_side). The synthetic pre-training set is
+    # made at image_size (160x224 in the cpu profile): a 128-px window of a 500-px photo
+    # sees a quarter of what a window saw in pre-training (the design chapter's
+    # "JPEG-stored photos").
+    resize_short: int | None = None
 
     def __post_init__(self) -> None:
+        r = self.resize_short
+        if r is not None and not (isinstance(r, int) and r >= max(8, self.crop or 0)):
+            raise ConfigError(
+                f"finetune.resize_short={r!r}: give None or a side in pixels of at least "
+                f"the training crop ({self.crop})"
+            )
         q = self.jpeg_quality
         if q is not None and not (
             isinstance(q, (list, tuple))
@@ -182,7 +195,11 @@ class FinetuneSettings:
 
 # Settings added after results were stored: absent from a profile's dictionary (so from
 # every fingerprint) while None, so the fingerprints of profiles made before them stay valid.
-_ABSENT_WHEN_NONE = (("finetune", "max_images"), ("finetune", "jpeg_quality"))
+_ABSENT_WHEN_NONE = (
+    ("finetune", "max_images"),
+    ("finetune", "jpeg_quality"),
+    ("finetune", "resize_short"),
+)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from gmiqa.images import image_size
 from gmiqa.inference import (
     model_from_checkpoint,
     print_pretraining_warning,
+    recipe_resize,
     recipe_scoring,
     score_windows,
 )
@@ -101,11 +102,12 @@ def predict(
     channels_last: bool | None = None,
     crop: int | None = None,
     grid: int = 0,
+    resize_short: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Scores of ``dataset[indices]`` in evaluation mode, with their labels.
 
-    ``crop``, ``grid``: how each image is scored (:func:`gmiqa.inference.score_windows`; the defaults score
-    whole images).
+    ``crop``, ``grid``, ``resize_short``: how each image is scored
+    (:func:`gmiqa.inference.score_windows`; the defaults score whole images at native size).
 
     Returns arrays ``index``, ``pred``, ``target`` (normalised score), ``type``,
     ``level``, ``ref_id`` in the order of ``indices``. Taught in ``07_finetuning``.
@@ -121,7 +123,7 @@ def predict(
             items = [dataset[int(i)] for i in batch]
             x = to_device_images(torch.stack([it["image"] for it in items]), device, channels_last)
             with autocast(device, amp):
-                scores = score_windows(model, x, crop, grid)
+                scores = score_windows(model, x, crop, grid, resize_short=resize_short)
             for i, item, s in zip(batch.tolist(), items, scores.float().cpu().tolist()):
                 preds[i] = s
                 labels[i] = item
@@ -166,7 +168,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, dataset, key: str,
     print_pretraining_warning(ck)
     crop, grid = recipe_scoring(ck.config)
     pred = predict(model, dataset, list(range(len(dataset))), device, batch_size=8, crop=crop,
-                   grid=grid)  # fmt: skip
+                   grid=grid, resize_short=recipe_resize(ck.config))  # fmt: skip
     record = {
         "config": {"dataset": key, "checkpoint": str(checkpoint), **config},
         **evaluate_predictions(pred),

@@ -47,6 +47,7 @@ from gmiqa.device import (
 from gmiqa.distortions.compression import jpeg
 from gmiqa.errors import ConfigError
 from gmiqa.images import to_float, to_uint8
+from gmiqa.inference import resize_short_side
 from gmiqa.metrics import summarise
 from gmiqa.models import build_model
 from gmiqa.profiles import FinetuneSettings, Profile, get_profile
@@ -164,7 +165,7 @@ def _split_result(profile: Profile, model, dataset, train_idx, test_idx, dev, cl
     s = profile.finetune
     freeze_backbone(model, False)
     pred = predict(model, dataset, test_idx, dev, s.batch_size, profile.amp, cl,
-                   s.crop, s.eval_crops)  # fmt: skip
+                   s.crop, s.eval_crops, resize_short=s.resize_short)  # fmt: skip
     out = evaluate_predictions(pred)
     out["history"] = result.history
     out["train_size"] = int(len(train_idx))
@@ -215,7 +216,12 @@ def finetune_split(
     optimizer = make_optimizer(parameter_groups(model, s.head_lr_mult), s.lr, s.weight_decay)
     runner = dist_ctx.wrap(model)  # DDP under torchrun; plain calls for one process
     train_idx = np.asarray(train_idx, dtype=np.int64)
-    images = decoded if decoded is not None else DecodedImages(dataset)
+    images = decoded if decoded is not None else DecodedImages(dataset, resize_short=s.resize_short)
+    if images.resize_short != s.resize_short:
+        raise ConfigError(
+            f"decoded images resampled to {images.resize_short} px, the recipe asks for "
+            f"{s.resize_short}"
+        )
     sizes = _training_sizes(profile, dataset, images, train_idx, model.min_input_size)
     step_fn, per_epoch, total = _finetune_step(profile, model, runner, optimizer, images,
                                                train_idx, sizes, seed, sample, dev, cl,
@@ -287,13 +293,16 @@ class DecodedImages:
 
     Taught in ``notebooks/07_finetuning.ipynb``. Fine-tuning reads every training image
     once per epoch and every split reads the same files: decoding each once saves most of
-    a CPU epoch. ``window`` gives a random crop (and flip) as a float tensor (3, h, w),
+    a CPU epoch. ``resize_short``: each photo is kept resampled so that its shorter side
+    is that many px (:func:`gmiqa.inference.resize_short_side`, as scoring resamples it).
+    ``window`` gives a random crop (and flip) as a float tensor (3, h, w),
     from the photo re-stored as JPEG half the time when ``jpeg_quality`` = (LO, HI) is given
     (the design chapter's "JPEG storage").
     """
 
-    def __init__(self, dataset, max_bytes: int = 2 << 30) -> None:
+    def __init__(self, dataset, max_bytes: int = 2 << 30, resize_short: int | None = None) -> None:
         self.dataset = dataset
+        self.resize_short = resize_short
         self.max_bytes = int(max_bytes)
         self._images: dict[int, np.ndarray] = {}
         self._bytes = 0
@@ -302,7 +311,7 @@ class DecodedImages:
     def image(self, index: int) -> np.ndarray:
         img = self._images.get(index)
         if img is None:
-            x = self.dataset[index]["image"]
+            x = resize_short_side(self.dataset[index]["image"], self.resize_short)
             img = x.mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
             if self._bytes + img.nbytes <= self.max_bytes:
                 self._images[index] = img
@@ -470,7 +479,8 @@ def run_finetune(
     if finished is not None:  # the same run finished before: its results stand
         return finished
     done = _finished_splits(partial_path, key)
-    decoded = DecodedImages(dataset)  # every split reads the same files: decode them once
+    # every split reads the same files: decode (and resample) them once
+    decoded = DecodedImages(dataset, resize_short=profile.finetune.resize_short)
     for k in range(len(done), n):
         train_idx, test_idx = split_list[k]
         ck = Path(work_dir) / f"{out.stem}-split{k}.safetensors" if work_dir else None

@@ -354,3 +354,42 @@ def test_jpeg_augmentation_restores_about_half_the_photos_and_is_off_by_default(
     for bad in ((95, 50), (0, 50), (50, 100), (50,), 50, "ab"):
         with pytest.raises(ConfigError, match="jpeg_quality"):
             get_profile("cpu").replace(finetune={"jpeg_quality": bad})
+
+
+def test_resize_short_side_keeps_the_aspect_and_averages_when_it_downscales():
+    from gmiqa.inference import recipe_resize, resize_short_side
+
+    x = torch.rand(2, 3, 500, 400, generator=torch.Generator().manual_seed(0))
+    assert resize_short_side(x, 224).shape == (2, 3, 280, 224)
+    assert resize_short_side(x[0], 200).shape == (3, 250, 200)  # one image too
+    assert resize_short_side(x, 400) is x and resize_short_side(x, None) is x
+    # a 1-px checkerboard halved is flat grey with antialiasing (aliasing would keep 0/1)
+    board = (torch.arange(64)[:, None] + torch.arange(64)[None, :]) % 2
+    half = resize_short_side(board.float().expand(1, 3, 64, 64), 32)
+    assert torch.allclose(half, torch.full_like(half, 0.5), atol=0.02)
+    cfg = {"profile": {"finetune": {"resize_short": 224}}}
+    assert recipe_resize(cfg) == 224 and recipe_resize({}) is None
+    assert recipe_resize({"profile": {"finetune": {}}}) is None
+
+
+def test_resize_short_is_checked_absent_from_fingerprints_and_used_for_scoring(tiny):
+    """finetune.resize_short: refused below the crop; absent from the profile's dictionary
+    while None (fingerprints of earlier runs stay valid); a recipe with it scores the
+    resampled photo and trains on windows of the resampled photo."""
+    from gmiqa.inference import resize_short_side, score_windows
+    from gmiqa.profiles import get_profile
+    from gmiqa.training.finetune import DecodedImages, build_initialised
+
+    cpu = get_profile("cpu")
+    assert "resize_short" not in cpu.to_dict()["finetune"]
+    assert cpu.replace(finetune={"resize_short": 224}).to_dict()["finetune"]["resize_short"] == 224
+    with pytest.raises(ConfigError, match="resize_short"):
+        cpu.replace(finetune={"resize_short": 100})  # below the 128-px crop
+    profile, ds = tiny
+    model = build_initialised(profile, None, seed=0).eval()
+    x = torch.rand(1, 3, 150, 170, generator=torch.Generator().manual_seed(1))
+    got = score_windows(model, x, crop=64, grid=2, resize_short=96)
+    want = score_windows(model, resize_short_side(x, 96), crop=64, grid=2)
+    assert torch.allclose(got, want) and not torch.allclose(got, score_windows(model, x, 64, 2))
+    images = DecodedImages(ds, resize_short=48)
+    assert min(images.size(0)) == 48
