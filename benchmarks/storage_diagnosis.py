@@ -191,15 +191,18 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     profile = get_profile(args.profile)
-    gm = dict(s.split("=", 1) for s in args.gmiqa)
     sets = {}
     try:
+        bad = [s for s in args.gmiqa if "=" not in s]
+        if bad:
+            raise ValueError(f"--gmiqa {bad[0]!r}: give NAME=RESULT_JSON")
+        gm = dict(s.split("=", 1) for s in args.gmiqa)
         for spec in args.set:
             name, _, root = spec.partition("=")
             print(f"diagnosing {name} ({root})", file=sys.stderr, flush=True)
             sets[name] = diagnose_set(Path(root), profile, args.splits, args.seed,
                                       Path(gm[name]) if name in gm else None, args.margin)  # fmt: skip
-    except (GMIQAError, OSError, ValueError) as exc:
+    except (GMIQAError, OSError, ValueError, KeyError) as exc:
         print(f"storage_diagnosis: error: {exc}", file=sys.stderr)
         return 2
     doc = make_result(

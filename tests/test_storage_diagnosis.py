@@ -3,25 +3,17 @@ chapter's "JPEG-stored photos" section, on files whose answers are known."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-
-REPO = Path(__file__).resolve().parents[1]
+from scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def diag():
-    spec = importlib.util.spec_from_file_location(
-        "storage_diagnosis", REPO / "benchmarks" / "storage_diagnosis.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("storage_diagnosis")
 
 
 def _jpeg(img: np.ndarray, quality: int) -> Image.Image:
@@ -69,3 +61,13 @@ def test_rank_errors_are_zero_for_the_right_order_and_one_for_the_reverse(diag):
     assert diag.mean_errors([{"a": 0.2}, {"a": 0.4, "b": 1.0}]) == pytest.approx(
         {"a": 0.3, "b": 1.0}
     )
+
+
+def test_a_malformed_argument_or_result_file_is_one_line_exit_2(diag, tmp_path, capsys):
+    out = tmp_path / "d.json"
+    assert diag.main(["--set", "x=" + str(tmp_path), "--gmiqa", "nameless", "--out", str(out)]) == 2
+    assert diag.main(["--set", "x=" + str(tmp_path / "missing"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("storage_diagnosis: error:")]
+    assert len(errors) == 2 and "Traceback" not in err and "NAME=RESULT_JSON" in errors[0]
+    assert not out.exists()
