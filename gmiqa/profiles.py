@@ -23,6 +23,16 @@ ALL_TYPES: tuple[int, ...] = tuple(range(1, 26))
 ALL_LEVELS: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 
+def _is_quality_range(q) -> bool:
+    """True for two IJG JPEG qualities LO <= HI within 1..95 (a list or a tuple)."""
+    return (
+        isinstance(q, (list, tuple))
+        and len(q) == 2
+        and all(isinstance(v, int) for v in q)
+        and 1 <= q[0] <= q[1] <= 95
+    )
+
+
 @dataclass(frozen=True)
 class DataSettings:
     """The synthetic KADID-style set built from pristine images."""
@@ -35,6 +45,19 @@ class DataSettings:
     # stages 1-2 read the set from an image bank made once in a process pool
     # (gmiqa.datasets.bank); None = every core
     bank_workers: int | None = None
+    # None (the paper): distorted images kept losslessly. (LO, HI): every distorted image is
+    # then stored as JPEG (4:2:0) at a quality drawn per item from LO..HI, as cameras store
+    # photos, so that pre-training sees each distortion through a camera's storage rather
+    # than on pixels no in-the-wild photo has (the design chapter's "JPEG-stored photos").
+    # The pseudo-quality is measured on the stored image against the lossless reference.
+    storage_jpeg: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        q = self.storage_jpeg
+        if q is not None and not _is_quality_range(q):
+            raise ConfigError(
+                f"data.storage_jpeg={q!r}: give None or two JPEG qualities LO <= HI within 1..95"
+            )
 
 
 @dataclass(frozen=True)
@@ -181,12 +204,7 @@ class FinetuneSettings:
                 f"the training crop ({self.crop})"
             )
         q = self.jpeg_quality
-        if q is not None and not (
-            isinstance(q, (list, tuple))
-            and len(q) == 2
-            and all(isinstance(v, int) for v in q)
-            and 1 <= q[0] <= q[1] <= 95
-        ):
+        if q is not None and not _is_quality_range(q):
             raise ConfigError(
                 f"finetune.jpeg_quality={q!r}: give None or two JPEG qualities "
                 "LO <= HI within 1..95"
@@ -196,6 +214,7 @@ class FinetuneSettings:
 # Settings added after results were stored: absent from a profile's dictionary (so from
 # every fingerprint) while None, so the fingerprints of profiles made before them stay valid.
 _ABSENT_WHEN_NONE = (
+    ("data", "storage_jpeg"),
     ("finetune", "max_images"),
     ("finetune", "jpeg_quality"),
     ("finetune", "resize_short"),

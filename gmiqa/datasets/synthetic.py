@@ -40,10 +40,12 @@ from gmiqa.atomic import atomic_write
 from gmiqa.datasets.bank import build_synthetic_bank
 from gmiqa.datasets.base import IQARecord, image_to_tensor
 from gmiqa.datasets.pristine import PristineImage, fit_to_size, load_pristine
+from gmiqa.distortions import compression
 from gmiqa.errors import ConfigError, ImageReadError
 from gmiqa.profiles import ALL_LEVELS, ALL_TYPES, get_profile
 
 _CACHE_VERSION = 1
+_STORAGE_SALT = 7  # seeds the storage quality of an item apart from its distortion
 
 
 def item_seed(seed: int, ref_id: int, type_id: int, level: int) -> int:
@@ -129,6 +131,7 @@ class SyntheticIQADataset(Dataset):
         max_pristine: int | None = None,
         cache_dir: str | os.PathLike | None = None,
         progress: bool = True,
+        storage_jpeg: tuple[int, int] | None = None,
     ) -> None:
         if isinstance(pristine, str | os.PathLike) or pristine is None:
             refs = load_pristine(pristine, max_images=max_pristine)
@@ -146,6 +149,12 @@ class SyntheticIQADataset(Dataset):
         self.levels_used = _as_set(levels, "levels", ALL_LEVELS)
         self.seed = int(seed)
         self.progress = progress
+        if storage_jpeg is not None:
+            lo, hi = (int(q) for q in storage_jpeg)
+            if not 1 <= lo <= hi <= 95:
+                raise ConfigError(f"storage_jpeg {storage_jpeg!r}: give LO <= HI within 1..95")
+            storage_jpeg = (lo, hi)
+        self.storage_jpeg = storage_jpeg
         self.references = [
             PristineImage(r.ref_id, r.name, r.source, fit_to_size(r.image, self.image_size))
             for r in refs
@@ -189,12 +198,15 @@ class SyntheticIQADataset(Dataset):
             seed=seed,
             max_pristine=data.max_pristine,
             cache_dir=cache_dir,
+            storage_jpeg=data.storage_jpeg,
         )
 
     # -- identity of the generated data ------------------------------------------------
     def _fingerprint(self) -> str:
         digest = hashlib.sha256()
         meta = {"v": _CACHE_VERSION, "size": self.image_size, "seed": self.seed}
+        if self.storage_jpeg is not None:  # absent otherwise: earlier sets keep their keys
+            meta["storage_jpeg"] = list(self.storage_jpeg)
         digest.update(json.dumps(meta, sort_keys=True).encode())
         digest.update(_code_fingerprint().encode())
         for ref in self.references:
@@ -300,9 +312,14 @@ class SyntheticIQADataset(Dataset):
         """Item ``index`` made from its reference now (no cache): uint8 RGB, ``image_size``."""
         index = self._check(index)
         ref_id, t, lv = int(self.ref_ids[index]), int(self.types[index]), int(self.levels[index])
-        image = distortions.distort(
-            self.reference_image(index), t, lv, seed=item_seed(self.seed, ref_id, t, lv)
-        )
+        seed = item_seed(self.seed, ref_id, t, lv)
+        image = distortions.distort(self.reference_image(index), t, lv, seed=seed)
+        if self.storage_jpeg is not None:
+            # the storage quality has its own stream: the distortion's draws stay the same
+            rng = np.random.default_rng([seed, _STORAGE_SALT])
+            quality = int(rng.integers(self.storage_jpeg[0], self.storage_jpeg[1] + 1))
+            stored = compression.jpeg(np.asarray(image, np.float64) / 255.0, quality, rng)
+            image = np.rint(stored * 255.0)  # the decoded file's own 8-bit values
         return np.ascontiguousarray(image, dtype=np.uint8)
 
     def distorted(self, index: int) -> np.ndarray:

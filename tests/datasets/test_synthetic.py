@@ -12,6 +12,7 @@ from gmiqa.datasets.pristine import load_pristine
 from gmiqa.datasets.splits import make_splits
 from gmiqa.datasets.synthetic import SyntheticIQADataset, item_seed
 from gmiqa.errors import ConfigError
+from gmiqa.profiles import get_profile
 
 SIZE = (32, 40)
 
@@ -130,3 +131,29 @@ def test_folder_of_images(shared):
     ds = SyntheticIQADataset(folder, image_size=SIZE, types=[16], levels=[1], max_pristine=2)
     assert len(ds) == 2
     assert ds[0]["image"].shape == (3, *SIZE)
+
+
+def test_storage_jpeg_stores_every_item_as_a_jpeg_file_would(pristine):
+    plain = SyntheticIQADataset(pristine, image_size=(128, 160), types=(1, 16), levels=(1,))
+    stored = SyntheticIQADataset(pristine, image_size=(128, 160), types=(1, 16), levels=(1,),
+                                 storage_jpeg=(60, 95))  # fmt: skip
+    assert stored.fingerprint != plain.fingerprint  # a bank of one is never read as the other
+    for i in range(len(plain)):
+        a, b = plain.generate(i), stored.generate(i)
+        assert b.dtype == np.uint8 and b.shape == a.shape
+        assert np.array_equal(b, stored.generate(i))  # seeded per item
+        diff = np.abs(a.astype(int) - b.astype(int)).mean()
+        assert 0.1 < diff < 12.0  # stored at 60..95: close to the pixels, never equal
+
+
+def test_storage_jpeg_is_absent_from_profiles_until_set():
+    cpu = get_profile("cpu")
+    assert "storage_jpeg" not in cpu.to_dict()["data"]  # fingerprints made before it hold
+    varied = cpu.replace(data={"storage_jpeg": (60, 95)})
+    assert varied.to_dict()["data"]["storage_jpeg"] == (60, 95)
+    assert SyntheticIQADataset.from_profile(
+        varied.replace(data={"max_pristine": 1}), pristine=None
+    ).storage_jpeg == (60, 95)
+    for bad in ((0, 90), (90, 60), (60, 99), (60.0, 90), (60,)):
+        with pytest.raises(ConfigError, match="storage_jpeg"):
+            cpu.replace(data={"storage_jpeg": bad})
