@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from gmiqa.baselines.evaluation import fit_brisque, targets
+from gmiqa.baselines.brisque import BRISQUE, features_batch
+from gmiqa.baselines.evaluation import targets
 from gmiqa.datasets import load_dataset
 from gmiqa.datasets.splits import finetune_splits
 from gmiqa.datasets.table import split_by_for
@@ -44,19 +45,30 @@ def _srocc(pred, target) -> float:
     return float(spearmanr(pred, target)[0])
 
 
-def _brisque_scores(model, dataset, idx) -> np.ndarray:
-    return np.asarray([model.score_one(dataset[int(i)]["image"]) for i in idx], np.float64)
-
-
-def cross_pair(profile, source, target, init, splits: int, seed: int, device) -> dict:
+def cross_pair(profile, source, target, init, splits: int, seed: int, device,
+               methods=("gmiqa", "brisque")) -> dict:  # fmt: skip
     """In-set and cross SROCC per split of ``source`` for GMIQA (``init``) and BRISQUE."""
     s = profile.finetune
     split_list = finetune_splits(source.records, splits, s, seed, by=split_by_for("livec"))
     every = np.arange(len(target))
     target_mos = targets(target, every)
-    decoded = DecodedImages(source, resize_short=s.resize_short)
-    rows = {"gmiqa": {"in_set": [], "cross": []}, "brisque": {"in_set": [], "cross": []}}
+    rows = {m: {"in_set": [], "cross": []} for m in methods}
+    if "brisque" in methods:  # features once per photo, not once per split
+        feats = {name: features_batch([ds[i]["image"] for i in range(len(ds))])
+                 for name, ds in (("source", source), ("target", target))}  # fmt: skip
+    decoded = DecodedImages(source, resize_short=s.resize_short) if "gmiqa" in methods else None
     for k, (train, test) in enumerate(split_list[:splits]):
+        if "brisque" in methods:
+            brisque = BRISQUE.fit(features=feats["source"][train],
+                                  scores=targets(source, train))  # fmt: skip
+            b = rows["brisque"]
+            b["in_set"].append(_srocc(brisque.predict_features(feats["source"][test]),
+                                      targets(source, test)))  # fmt: skip
+            b["cross"].append(_srocc(brisque.predict_features(feats["target"]), target_mos))
+            print(f"  split {k}: brisque in-set {b['in_set'][-1]:.3f} cross {b['cross'][-1]:.3f}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        if "gmiqa" not in methods:
+            continue
         res = finetune_split(profile, source, train, test, init, device, step_seed(seed, k, 5),
                              progress=False, decoded=decoded)  # fmt: skip
         model = res.pop("model")
@@ -64,14 +76,8 @@ def cross_pair(profile, source, target, init, splits: int, seed: int, device) ->
         pred = predict(model, target, every, device, s.batch_size, profile.amp, None, s.crop,
                        s.eval_crops, resize_short=s.resize_short)  # fmt: skip
         rows["gmiqa"]["cross"].append(_srocc(pred["pred"], target_mos))
-        brisque = fit_brisque(source, train)
-        rows["brisque"]["in_set"].append(
-            _srocc(_brisque_scores(brisque, source, test), targets(source, test))
-        )
-        rows["brisque"]["cross"].append(_srocc(_brisque_scores(brisque, target, every), target_mos))
-        print(f"  split {k}: gmiqa in-set {rows['gmiqa']['in_set'][-1]:.3f} cross "
-              f"{rows['gmiqa']['cross'][-1]:.3f}; brisque in-set "
-              f"{rows['brisque']['in_set'][-1]:.3f} cross {rows['brisque']['cross'][-1]:.3f}",
+        g = rows["gmiqa"]
+        print(f"  split {k}: gmiqa in-set {g['in_set'][-1]:.3f} cross {g['cross'][-1]:.3f}",
               file=sys.stderr, flush=True)  # fmt: skip
     for method in rows.values():
         for kind in ("in_set", "cross"):
@@ -89,6 +95,7 @@ def main(argv=None) -> int:
         metavar="NAME=CHECKPOINT",
         help="the initialisation (NAME= for a random start)",
     )
+    ap.add_argument("--methods", default="gmiqa,brisque", help="comma list of gmiqa, brisque")
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--splits", type=int, default=3)
     ap.add_argument("--split-seed", type=int, default=0)
@@ -103,6 +110,9 @@ def main(argv=None) -> int:
         init_name, _, init_path = args.init.partition("=")
         if init_path and not Path(init_path).is_file():
             raise ValueError(f"--init {init_path}: no such checkpoint file")
+        methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+        if not methods or set(methods) - {"gmiqa", "brisque"}:
+            raise ValueError(f"--methods {args.methods!r}: a comma list of gmiqa, brisque")
         if args.splits < 1:
             raise ValueError(f"--splits {args.splits}: give at least 1")
         profile = get_profile(args.profile)
@@ -113,12 +123,18 @@ def main(argv=None) -> int:
         for src, dst in ((names[0], names[1]), (names[1], names[0])):
             print(f"fine-tuned on {src}, scored on {dst}", file=sys.stderr, flush=True)
             pairs[f"{src}->{dst}"] = cross_pair(profile, sets[src], sets[dst], init_path or None,
-                                                args.splits, args.split_seed, device)  # fmt: skip
+                                                args.splits, args.split_seed, device,
+                                                methods)  # fmt: skip
     except (GMIQAError, OSError, ValueError) as exc:
         print(f"cross_storage: error: {exc}", file=sys.stderr)
         return 2
     doc = make_result(
-        {"init": init_name, "splits": args.splits, "split_seed": args.split_seed, "pairs": pairs},
+        {
+            "init": init_name if "gmiqa" in methods else None,
+            "splits": args.splits,
+            "split_seed": args.split_seed,
+            "pairs": pairs,
+        },
         profile=profile.name,
         dataset=" and ".join(names),
         command=script_command("benchmarks/cross_storage.py", argv),
