@@ -97,6 +97,8 @@ Data and models:
     and ``data/livec-dev.txt``
   - ``gmiqa.datasets.livec``: LIVE In the Wild Image Quality Challenge (LIVEC; Ghadiyaram &
     Bovik, IEEE TIP 2016)
+  - ``gmiqa.datasets.matfiles``: MATLAB score files of the LIVE releases: one variable
+    read, cell arrays of names
   - ``gmiqa.datasets.paths``: Names from score files resolved inside the dataset folder (no
     ``..``, no absolute names, no links out)
   - ``gmiqa.datasets.pristine``: Pristine (reference) images for the synthetic KADID-style
