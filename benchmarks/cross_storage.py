@@ -62,7 +62,7 @@ def cross_pair(profile, source, target, init, splits: int, seed: int, device) ->
         model = res.pop("model")
         rows["gmiqa"]["in_set"].append(float(res["metrics"]["srocc"]))
         pred = predict(model, target, every, device, s.batch_size, profile.amp, None, s.crop,
-                       s.eval_crops, resize_short=s.resize_short)  # fmt: skip
+                       s.eval_grid_side, resize_short=s.resize_short)  # fmt: skip
         rows["gmiqa"]["cross"].append(_srocc(pred["pred"], target_mos))
         brisque = fit_brisque(source, train)
         rows["brisque"]["in_set"].append(
