@@ -231,6 +231,9 @@ def command_inputs(args: argparse.Namespace, argv: list[str] | None = None) -> C
         return CommandInputs(**common, score_out=out)
     if command == "pretrain":
         stages = stages_read(expand_stages(args.stage))
+    elif command == "ablation" and not _init_names(args):
+        raise ConfigError("ablation --inits names no row: give a comma list of none, "
+                          f"{', '.join(PRETRAINING_STAGES)} or checkpoint files")  # fmt: skip
     elif command in ("finetune", "ablation"):
         stages = stages_read(_init_names(args) or [args.init])
     else:
