@@ -6,7 +6,7 @@ part, the times are this machine's):
 
 - ``gcn_e``: GCN-E (``_GCNStack``, 3 layers, feature_dim -> edge_dim) on the N^2 edges of
   a batch of N images, forward + backward. ``previous``: each PyG ``DenseGCNConv``
-  cleans, self-loops and normalises the M x M adjacency itself (``reference_forward``);
+  cleans, self-loops and normalises the M x M adjacency itself (:func:`pyg_layers_forward`);
   ``current``: ``A + I`` and ``deg^-1/2`` once per forward, the layers apply
   ``d * ((A + I) @ (d * h W)) + b``.
 - ``scconv``: one SCConv (training step: forward + backward; inference: forward without
@@ -88,6 +88,23 @@ def compare(name: str, size: str, previous, current, dev, repeat: int, grad: boo
     return row
 
 
+def pyg_layers_forward(stack, h, adj):
+    """A ``_GCNStack`` computed the previous way: PyG's ``DenseGCNConv`` in each layer, with
+    the stack's own parameters, each layer normalising the adjacency itself."""
+    from torch.func import functional_call
+    from torch_geometric.nn import DenseGCNConv
+
+    from gmiqa.models.graph import clean_adjacency
+
+    adj = clean_adjacency(adj)
+    for i, layer in enumerate(stack.convs):
+        with torch.random.fork_rng(devices=[]):  # building a layer draws random numbers
+            conv = DenseGCNConv(layer.in_channels, layer.out_channels).to(h.device)
+        h = functional_call(conv, dict(layer.named_parameters()),
+                            (F.relu(h) if i else h, adj))  # fmt: skip
+    return h.squeeze(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
@@ -119,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             if path == "previous":
                 from gmiqa.models.graph import cosine_adjacency
 
-                out = gcn.gcn.reference_forward(e0, cosine_adjacency(e0))
+                out = pyg_layers_forward(gcn.gcn, e0, cosine_adjacency(e0))
             else:
                 out = gcn(e0)
             out.square().mean().backward()

@@ -74,7 +74,7 @@ def cross_pair(profile, source, target, init, splits: int, seed: int, device,
         model = res.pop("model")
         rows["gmiqa"]["in_set"].append(float(res["metrics"]["srocc"]))
         pred = predict(model, target, every, device, s.batch_size, profile.amp, None, s.crop,
-                       s.eval_crops, resize_short=s.resize_short)  # fmt: skip
+                       s.eval_grid_side, resize_short=s.resize_short)  # fmt: skip
         rows["gmiqa"]["cross"].append(_srocc(pred["pred"], target_mos))
         g = rows["gmiqa"]
         print(f"  split {k}: gmiqa in-set {g['in_set'][-1]:.3f} cross {g['cross'][-1]:.3f}",

@@ -15,7 +15,6 @@ recipe-search-livec-cpu.json``, the design chapter's appendix)::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -29,7 +28,7 @@ from gmiqa.provenance import provenance
 from gmiqa.results import make_result, write_result
 from gmiqa.training.finetune import run_finetune
 
-# name -> changes to the base profile's fine-tuning settings (dataclasses.replace)
+# name -> changes to the base profile's fine-tuning settings (Profile.replace)
 VARIANTS: dict[str, dict] = {
     "base": {},
     "whole": {"eval_crops": 0},
@@ -97,8 +96,7 @@ def main(argv=None) -> int:
         if name not in variants:
             print(f"unknown variant {name!r}: choose from {', '.join(variants)}", file=sys.stderr)
             return 2
-        settings = dataclasses.replace(base.finetune, **variants[name])
-        profile = base.replace(finetune=settings)
+        profile = base.replace(finetune=variants[name])  # stored names (eval_crops) too
         rows = {}
         for row, init in inits.items():
             out = args.out / "runs" / f"{name}-{row}-{args.seed}.json"
@@ -119,7 +117,7 @@ def main(argv=None) -> int:
             print(f"{name:>16} {row:>8} seed {args.seed}: median SROCC {rows[row]['srocc_median']:.3f}"
                   f" (IQR {rows[row]['srocc_q25']:.3f}-{rows[row]['srocc_q75']:.3f})", flush=True)  # fmt: skip
         record = {"variant": name, "changes": variants[name], "seed": args.seed,
-                  "splits": args.splits, "finetune": dataclasses.asdict(settings), "rows": rows,
+                  "splits": args.splits, "finetune": profile.to_dict()["finetune"], "rows": rows,
                   "dataset_root": str(args.root), "provenance": provenance(device="cpu")}  # fmt: skip
         (args.out / f"{name}-{args.seed}.json").write_text(json.dumps(record, indent=1))
     return 0

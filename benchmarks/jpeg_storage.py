@@ -35,8 +35,9 @@ from PIL import Image
 from gmiqa.atomic import atomic_write
 from gmiqa.baselines import evaluate_splits
 from gmiqa.datasets import load_dataset
-from gmiqa.datasets.livec import MOS_FILE, NAMES_FILE, _cell_strings, _load_mat, find_root
+from gmiqa.datasets.livec import MOS_FILE, NAMES_FILE, find_root
 from gmiqa.datasets.livec_dev import STD_FILE
+from gmiqa.datasets.matfiles import cell_strings, load_mat_variable
 from gmiqa.datasets.splits import finetune_splits
 from gmiqa.datasets.table import split_by_for
 from gmiqa.errors import ConfigError, DatasetError, GMIQAError
@@ -60,7 +61,9 @@ def write_jpeg_copy(root, out, quality: tuple[int, int], seed: int) -> dict[str,
     if not 1 <= lo <= hi <= 95:
         raise ConfigError(f"--quality {lo},{hi}: need 1 <= LO <= HI <= 95")
     folder = find_root(root)
-    names = _cell_strings(_load_mat(folder / NAMES_FILE, "AllImages_release"), folder / NAMES_FILE)
+    names = cell_strings(
+        load_mat_variable(folder / NAMES_FILE, "AllImages_release"), folder / NAMES_FILE
+    )
     dest = Path(out) / "ChallengeDB_release"
     (dest / "Images").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

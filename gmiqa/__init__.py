@@ -67,6 +67,8 @@ Training and baselines:
     from the MATLAB originals
 - ``gmiqa.embeddings``: Embeddings of a labelled image set: extraction, nearest-neighbour
   accuracy, UMAP
+- ``gmiqa.score_output``: The ``gmiqa score`` command's output: scores on the terminal,
+  the pre-training warning, the CSV or JSON file
 
 The scoring API:
 
@@ -95,6 +97,8 @@ Data and models:
     and ``data/livec-dev.txt``
   - ``gmiqa.datasets.livec``: LIVE In the Wild Image Quality Challenge (LIVEC; Ghadiyaram &
     Bovik, IEEE TIP 2016)
+  - ``gmiqa.datasets.matfiles``: MATLAB score files of the LIVE releases: one variable
+    read, cell arrays of names
   - ``gmiqa.datasets.paths``: Names from score files resolved inside the dataset folder (no
     ``..``, no absolute names, no links out)
   - ``gmiqa.datasets.pristine``: Pristine (reference) images for the synthetic KADID-style
@@ -177,12 +181,30 @@ The base:
 - ``gmiqa.errors``: Exceptions with messages that name the offending file or value
 - ``gmiqa.atomic``: Atomic file writes: write to a temporary file in the same folder, fsync,
   rename
+- ``gmiqa.stages``: The names of the training stages, read by the command line, run
+  folders, the pipeline and scoring
 - ``gmiqa._version``: The package version, in a module of its own so that any module can
   read it without importing the package's face (``gmiqa/__init__.py``)
 """
 
+import importlib
+
 from gmiqa._version import __version__
 from gmiqa.errors import GMIQAError
-from gmiqa.inference import QualityModel, load_model
 
 __all__ = ["GMIQAError", "QualityModel", "__version__", "load_model"]
+_SCORING = ("QualityModel", "load_model")
+
+
+def __getattr__(name: str):
+    """``gmiqa.load_model`` and ``gmiqa.QualityModel``, imported on first use (PEP 562), so
+    that ``import gmiqa.errors`` (a front end's error handling) does not pull in torch."""
+    if name in _SCORING:
+        value = getattr(importlib.import_module("gmiqa.inference"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gmiqa' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_SCORING})

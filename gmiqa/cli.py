@@ -21,19 +21,14 @@ from gmiqa.datasets.livec_dev import build_livec_dev
 from gmiqa.datasets.table import DATASETS
 from gmiqa.device import resolve_device
 from gmiqa.errors import ConfigError, GMIQAError
-from gmiqa.inference import (
-    expand_image_inputs,
-    load_model,
-    print_pretraining_warning,
-    score_with_progress,
-    write_scores,
-)
-from gmiqa.profiles import get_profile
-from gmiqa.runfolder import prepare_command
+from gmiqa.inference import expand_image_inputs, load_model
+from gmiqa.profiles import PROFILES, get_profile
+from gmiqa.runfolder import CommandInputs, PretrainingData, check_score_file, prepare_command
+from gmiqa.score_output import print_pretraining_warning, score_with_progress, write_scores
+from gmiqa.stages import PRETRAIN_CHOICES, PRETRAINING_STAGES, expand_stages, stages_read
 from gmiqa.training import evaluate, finetune, pipeline, probe
 
 EXIT_USER_ERROR = 2
-PRETRAIN_STAGES = {"both": ("meta", "graph"), "all": ("meta", "graph", "graph_nometa")}
 
 
 def positive_int(text: str) -> int:
@@ -53,13 +48,6 @@ def _backbone_weights(p: argparse.ArgumentParser) -> None:
                         "torchvision ResNet-50; see data/registry.json); never downloaded")  # fmt: skip
 
 
-def _weights(args) -> Path | None:
-    path = getattr(args, "backbone_weights", None)
-    if path is not None and not Path(path).is_file():
-        raise ConfigError(f"{path}: no such backbone weights file")
-    return path
-
-
 def _pretrain_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pretrain-dataset", default=None,
                    help="kadid10k: the pre-training stages read KADID-10k (with --pretrain-root), "
@@ -76,29 +64,15 @@ def _split_seed(p: argparse.ArgumentParser) -> None:
                         "the same pre-training, into OUT/<profile>/results/split-seed-N")  # fmt: skip
 
 
-def _split_seed_of(args) -> int:
-    return args.seed if getattr(args, "split_seed", None) is None else int(args.split_seed)
-
-
 def _compile(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the backbone of stages 2 and 3 (CUDA only; the "
                         "profile's 'compile' setting, off in every profile)")  # fmt: skip
 
 
-def _apply_compile(args) -> None:
-    """``--compile`` switches the profile's ``compile`` on; on the CPU it says it is unused."""
-    if not getattr(args, "compile", False):
-        return
-    args.profile = get_profile(args.profile).replace(compile=True)
-    if resolve_device(args.device).type != "cuda":
-        print("gmiqa: note: --compile is used on CUDA only; this run stays eager",
-              file=sys.stderr)  # fmt: skip
-
-
 def _common(p: argparse.ArgumentParser, run_folder: bool = True) -> None:
     p.add_argument("--profile", default=os.environ.get("GMIQA_PROFILE", "cpu"),
-                   help="smoke, cpu or gpu (default: $GMIQA_PROFILE or cpu)")  # fmt: skip
+                   help=f"{', '.join(PROFILES)} (default: $GMIQA_PROFILE or cpu)")  # fmt: skip
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default auto)")
     if run_folder:  # `score --out` is a result file instead
         p.add_argument("--out", type=Path, default=Path(os.environ.get("GMIQA_RUN_DIR", "runs")),
@@ -114,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("pretrain", help="stage 1 (meta-learning) and stage 2 (graph pre-training)")
     _common(p)
-    p.add_argument("--stage", choices=("meta", "graph", "graph_nometa", "both", "all"), default="both",
+    p.add_argument("--stage", choices=PRETRAIN_CHOICES, default="both",
                    help="both = meta then graph; all = also graph_nometa (the ablation's row)")  # fmt: skip
     p.add_argument("--pristine", type=Path, default=None,
                    help="folder tree of pristine photos (default: photos shipped with the installed packages)")  # fmt: skip
@@ -201,115 +175,170 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_dir(args) -> Path:
-    return Path(args.out) / get_profile(args.profile).name
-
-
-def _pretraining_data(args, run_dir: Path):
-    return pipeline.pretraining_dataset(args.profile, run_dir, getattr(args, "pristine", None),
-                                        args.seed, getattr(args, "pretrain_dataset", None),
-                                        getattr(args, "pretrain_root", None), not args.quiet)  # fmt: skip
-
-
-def _resolve_init(init: str, args, run_dir: Path, data=None):
-    data = data if data is not None else (lambda: _pretraining_data(args, run_dir))
-    return pipeline.resolve_init(init, args.profile, run_dir, args.device, args.seed,
-                                 getattr(args, "pristine", None), not args.quiet, data,
-                                 _weights(args))  # fmt: skip
-
-
-def cmd_pretrain(args) -> int:
-    run_dir = _run_dir(args)
-    args.pretrain_dataset, args.pretrain_root = args.dataset, args.root
-    if args.dataset is not None and args.pristine is not None:
-        raise ConfigError("give --pristine (synthetic distortions) or --dataset, not both")
-    data = _pretraining_data(args, run_dir)
-    for stage in PRETRAIN_STAGES.get(args.stage, (args.stage,)):
-        path = _resolve_init(stage, args, run_dir, data)
-        print(f"{stage}: {path}")
-        for line in probe.probe_summary(path):
-            print(line)
-    return 0
+# -- from the command line to typed values ------------------------------------------------
 
 
 def _comma_list(text: str | None) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
 
 
-def cmd_finetune(args) -> int:
-    run_dir = _run_dir(args)
-    key, dataset = pipeline.named_dataset(args.dataset, args.root, args.profile, run_dir, args.seed)
-    split_seed = _split_seed_of(args)
+def _init_names(args) -> list[str] | None:
+    """The inits fine-tuned on the same splits (``ablation --inits``, ``--compare-init``)."""
+    text = args.inits if args.command == "ablation" else args.compare_init
+    return _comma_list(text) if text else None
+
+
+def _named_data(args) -> PretrainingData:
+    """The pre-training data the options name: ``pretrain --dataset/--root/--pristine``,
+    the others' ``--pretrain-dataset/--pretrain-root/--pristine``."""
+    if args.command == "pretrain":
+        names, explicit = ("--dataset", "--root"), True
+        dataset, root = args.dataset, args.root
+    else:
+        names = ("--pretrain-dataset", "--pretrain-root")
+        dataset, root = args.pretrain_dataset, args.pretrain_root
+        explicit = dataset is not None or args.pristine is not None
+    data = PretrainingData(dataset, root, args.pristine, explicit)
+    if not data.synthetic and data.pristine is not None:
+        raise ConfigError(f"give --pristine (synthetic distortions) or {names[0]}, not both")
+    if not data.synthetic and data.root is None:
+        raise ConfigError(f"{args.command} {names[0]} {dataset} needs {names[1]} DIR "
+                          f"(the {dataset} folder)")  # fmt: skip
+    return data
+
+
+def command_inputs(args: argparse.Namespace, argv: list[str] | None = None) -> CommandInputs:
+    """The typed values a parsed command line names: the one place where argparse's
+    namespace becomes what the library takes (:class:`gmiqa.runfolder.CommandInputs`).
+
+    The profile is resolved here once (``--compile`` switches its ``compile`` setting on)
+    and the run folder ``OUT/<profile>`` named; an unknown profile fails before any work.
+    """
+    command = args.command
+    profile = get_profile(args.profile)
+    if command == "livec-dev":  # writes a dataset folder, not a run folder
+        return CommandInputs(command, profile)
+    if getattr(args, "compile", False):
+        profile = profile.replace(compile=True)
+        if resolve_device(args.device).type != "cuda":
+            print("gmiqa: note: --compile is used on CUDA only; this run stays eager",
+                  file=sys.stderr)  # fmt: skip
+    words = " ".join(sys.argv[1:] if argv is None else argv) or command
+    common = dict(command=command, profile=profile, device=args.device, seed=args.seed,
+                  progress=not args.quiet, description=f"gmiqa {words}")  # fmt: skip
+    if command == "score":
+        out = None if args.out is None else check_score_file(Path(args.out))
+        return CommandInputs(**common, score_out=out)
+    if command == "pretrain":
+        stages = stages_read(expand_stages(args.stage))
+    elif command == "ablation" and not _init_names(args):
+        raise ConfigError("ablation --inits names no row: give a comma list of none, "
+                          f"{', '.join(PRETRAINING_STAGES)} or checkpoint files")  # fmt: skip
+    elif command in ("finetune", "ablation"):
+        stages = stages_read(_init_names(args) or [args.init])
+    else:
+        stages = []
+    data = _named_data(args) if command in ("pretrain", "finetune", "ablation") else None
+    return CommandInputs(**common, run_dir=Path(args.out) / profile.name, out=Path(args.out),
+                         stages=tuple(stages), data=data or PretrainingData(explicit=False),
+                         backbone_weights=getattr(args, "backbone_weights", None))  # fmt: skip
+
+
+# -- the commands -------------------------------------------------------------------------
+
+
+def _pretraining_set(inputs: CommandInputs):
+    data = inputs.data
+    return pipeline.pretraining_dataset(inputs.profile, inputs.run_dir, data.pristine,
+                                        inputs.seed, data.dataset, data.root,
+                                        inputs.progress)  # fmt: skip
+
+
+def _resolve_init(init: str, inputs: CommandInputs, data=None):
+    data = data if data is not None else (lambda: _pretraining_set(inputs))
+    return pipeline.resolve_init(init, inputs.profile, inputs.run_dir, inputs.device,
+                                 inputs.seed, inputs.data.pristine, inputs.progress, data,
+                                 inputs.backbone_weights)  # fmt: skip
+
+
+def cmd_pretrain(args, inputs: CommandInputs) -> int:
+    data = _pretraining_set(inputs)
+    for stage in expand_stages(args.stage):
+        path = _resolve_init(stage, inputs, data)
+        print(f"{stage}: {path}")
+        for line in probe.probe_summary(path):
+            print(line)
+    return 0
+
+
+def cmd_finetune(args, inputs: CommandInputs) -> int:
+    """``finetune`` (one init, or ``--compare-init``) and ``ablation`` (``--inits``)."""
+    run_dir, profile = inputs.run_dir, inputs.profile
+    key, dataset = pipeline.named_dataset(args.dataset, args.root, profile, run_dir, inputs.seed)
+    split_seed = inputs.seed if args.split_seed is None else int(args.split_seed)
     results = run_dir / "results"
-    if split_seed != args.seed:  # other splits from the same pre-training: kept apart
+    if split_seed != inputs.seed:  # other splits from the same pre-training: kept apart
         results = results / f"split-seed-{split_seed}"
-    weights = _weights(args)
-    if args.compare_init:
-        names = _comma_list(args.compare_init)
-        needs_data = any(n.lower() in pipeline.PRETRAINED_INITS for n in names)
-        data = _pretraining_data(args, run_dir) if needs_data else None
-        inits = {name: _resolve_init(name, args, run_dir, data) for name in names}
+    weights = inputs.backbone_weights
+    names = _init_names(args)
+    if names:
+        data = _pretraining_set(inputs) if inputs.stages else None
+        inits = {name: _resolve_init(name, inputs, data) for name in names}
         baselines = [b.lower() for b in _comma_list(getattr(args, "baselines", ""))
                      if b.lower() != "none"]  # fmt: skip
-        summary = finetune.run_ablation(args.profile, dataset, key, inits, results, args.splits,
-                                        args.device, split_seed, not args.quiet,
+        summary = finetune.run_ablation(profile, dataset, key, inits, results, args.splits,
+                                        inputs.device, split_seed, inputs.progress,
                                         baselines=baselines, backbone_weights=weights)  # fmt: skip
         print(*finetune.ablation_lines(summary), f"written: {results / f'ablation-{key}.json'}",
               sep="\n")  # fmt: skip
         return 0
-    init = _resolve_init(args.init, args, run_dir)
-    named = args.init in pipeline.PRETRAINED_INITS
+    init = _resolve_init(args.init, inputs)
+    named = args.init in PRETRAINING_STAGES
     label = "none" if init is None else (args.init if named else Path(init).stem)
     out = results / f"finetune-{key}-{label}.json"
     model = finetune.model_path_for(out)  # the results JSON must not be the checkpoint's sidecar
-    res = finetune.run_finetune(args.profile, dataset, key, init, out, args.splits, args.device,
-                                split_seed, not args.quiet, keep_model=model,
+    res = finetune.run_finetune(profile, dataset, key, init, out, args.splits, inputs.device,
+                                split_seed, inputs.progress, keep_model=model,
                                 work_dir=results / "work", backbone_weights=weights)  # fmt: skip
     print(finetune.summary_line(f"{key} from {label}", res), f"written: {out}",
           f"model (split 0): {model}", sep="\n")  # fmt: skip
     return 0
 
 
-def cmd_ablation(args) -> int:
-    args.compare_init = args.inits
-    return cmd_finetune(args)
-
-
-def cmd_evaluate(args) -> int:
-    run_dir = _run_dir(args)
+def cmd_evaluate(args, inputs: CommandInputs) -> int:
     method = args.method.lower()
-    dev = resolve_device(args.device)
+    dev = resolve_device(inputs.device)
     if method == "gmiqa" and args.checkpoint is None:
         raise ConfigError("evaluate --method gmiqa needs --checkpoint CKPT")
     if method not in ("gmiqa", "niqe", "brisque"):
         raise ConfigError(f"unknown method {method!r}: choose gmiqa, niqe or brisque")
-    key, dataset = pipeline.named_dataset(args.dataset, args.root, args.profile, run_dir, args.seed)
-    out = run_dir / "results" / f"evaluate-{key}-{method}.json"
+    key, dataset = pipeline.named_dataset(args.dataset, args.root, inputs.profile,
+                                          inputs.run_dir, inputs.seed)  # fmt: skip
+    out = inputs.run_dir / "results" / f"evaluate-{key}-{method}.json"
     options = {name: getattr(args, name) for name in ("model_path", "range_path")
                if getattr(args, name, None) is not None}  # fmt: skip
     line = evaluate.evaluate_method(method, dataset, key, out, checkpoint=args.checkpoint,
-                                    profile=args.profile, seed=args.seed, n_splits=args.splits,
-                                    root=args.root, device=dev, **options)  # fmt: skip
+                                    profile=inputs.profile, seed=inputs.seed,
+                                    n_splits=args.splits, root=args.root, device=dev,
+                                    **options)  # fmt: skip
     print(f"{line}\nwritten: {out}")
     return 0
 
 
-def cmd_score(args) -> int:
-    if args.out is not None and Path(args.out).suffix.lower() not in (".csv", ".json"):
-        raise ConfigError(f"{args.out}: --out must name a .csv or .json file")
-    scorer = load_model(args.checkpoint, args.device, args.batch_size, args.workers,
+def cmd_score(args, inputs: CommandInputs) -> int:
+    scorer = load_model(args.checkpoint, inputs.device, args.batch_size, args.workers,
                         allow_pretraining=True)  # fmt: skip
     print_pretraining_warning(scorer.checkpoint)
     entries = expand_image_inputs(args.images)
-    results = score_with_progress(scorer, entries, echo=not args.json, progress=not args.quiet)
+    results = score_with_progress(scorer, entries, echo=not args.json, progress=inputs.progress)
     if args.json:
         print(json.dumps(results, indent=2))
-    if args.out is not None:
-        write_scores(args.out, results)
+    if inputs.score_out is not None:
+        write_scores(inputs.score_out, results)
     return EXIT_USER_ERROR if any("error" in r for r in results) else 0
 
 
-def cmd_livec_dev(args) -> int:
+def cmd_livec_dev(args, inputs: CommandInputs) -> int:
     dest = build_livec_dev(args.release, args.out, args.names)
     print(f"written: {dest} (read it with --dataset livec --root {dest})")
     return 0
@@ -318,7 +347,7 @@ def cmd_livec_dev(args) -> int:
 COMMANDS = {
     "pretrain": cmd_pretrain,
     "finetune": cmd_finetune,
-    "ablation": cmd_ablation,
+    "ablation": cmd_finetune,
     "evaluate": cmd_evaluate,
     "score": cmd_score,
     "livec-dev": cmd_livec_dev,
@@ -332,10 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     try:
-        get_profile(args.profile)  # an unknown profile fails before any work
-        _apply_compile(args)
-        with prepare_command(args):  # outputs checked, run folder locked, data chosen
-            return COMMANDS[args.command](args)
+        inputs = command_inputs(args, argv)  # an unknown profile fails before any work
+        with prepare_command(inputs) as ready:  # outputs checked, folder locked, data chosen
+            return COMMANDS[args.command](args, ready)
     except GMIQAError as exc:
         print(f"gmiqa: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -17,14 +17,10 @@ little outside that range.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import csv
 import dataclasses
 import glob
-import io
 import os
-import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,20 +29,15 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
-from tqdm.auto import tqdm
 
-from gmiqa.atomic import atomic_write_json, atomic_write_text
 from gmiqa.checkpoint import Checkpoint, load_checkpoint, load_weights
 from gmiqa.device import resolve_device, to_device_images
 from gmiqa.errors import CheckpointError, ConfigError, GMIQAError, ImageReadError
 from gmiqa.images import IMAGE_SUFFIXES, list_images, load_image
 from gmiqa.models import build_model
 from gmiqa.profiles import ModelSettings
+from gmiqa.stages import STAGE_DESCRIPTIONS
 
-PRETRAINING_STAGES = {
-    "meta": "a stage-1 meta-learning checkpoint",
-    "graph": "a stage-2 graph pre-training checkpoint",
-}
 SCORE_RANGE = (0.0, 1.0)  # the fine-tuning targets: MOS normalised to [0, 1]
 _GLOB_CHARS = frozenset("*?[")
 
@@ -92,7 +83,7 @@ def pretraining_stage(ck: Checkpoint) -> str | None:
     Taught in ``notebooks/07_finetuning.ipynb``.
     """
     stage = str(ck.kind or ck.config.get("stage") or "").lower()
-    return stage if stage in PRETRAINING_STAGES else None
+    return stage if stage in STAGE_DESCRIPTIONS else None
 
 
 def pretraining_warning(ck: Checkpoint) -> str | None:
@@ -104,7 +95,7 @@ def pretraining_warning(ck: Checkpoint) -> str | None:
     if stage is None:
         return None
     return (
-        f"gmiqa: warning: {ck.path} is {PRETRAINING_STAGES[stage]}; its scores are not "
+        f"gmiqa: warning: {ck.path} is {STAGE_DESCRIPTIONS[stage]}; its scores are not "
         "quality predictions. Fine-tune it first (gmiqa finetune --init CKPT) and use the "
         "fine-tuned model."
     )
@@ -471,65 +462,8 @@ def load_model(path: str | os.PathLike, device="auto", batch_size: int = 16,
     stage = pretraining_stage(ck)
     if stage is not None and not allow_pretraining:
         raise CheckpointError(
-            f"{ck.path} is {PRETRAINING_STAGES[stage]}; its scores are not quality "
+            f"{ck.path} is {STAGE_DESCRIPTIONS[stage]}; its scores are not quality "
             "predictions. Fine-tune it first (gmiqa finetune --init CKPT), or pass "
             "allow_pretraining=True"
         )
     return QualityModel(model_of_checkpoint(ck, dev), ck, dev, batch_size, workers)
-
-
-def print_pretraining_warning(ck: Checkpoint) -> None:
-    """Print :func:`pretraining_warning`'s line on stderr when there is one."""
-    message = pretraining_warning(ck)
-    if message is not None:
-        print(message, file=sys.stderr)
-
-
-def score_with_progress(
-    model: QualityModel, entries, echo: bool = True, progress: bool = True
-) -> list[dict]:
-    """``gmiqa score``'s loop: every entry of :func:`expand_image_inputs` scored in order,
-    one ``{"path", "score"}`` or ``{"path", "error"}`` row each, with a progress bar on an
-    interactive stderr only (never in logs). ``echo`` prints ``path<TAB>score`` lines on
-    stdout as they come; errors always go to stderr as ``gmiqa: error: ...``.
-
-    Taught in ``notebooks/07_finetuning.ipynb``.
-    """
-    bar = tqdm(total=len(entries), unit="img", file=sys.stderr,
-               disable=True if not progress else None, desc="scoring")  # fmt: skip
-
-    def say(line: str, file) -> None:  # through the bar, so that lines never cut it
-        if bar.disable:
-            print(line, file=file, flush=file is sys.stderr)
-        else:
-            bar.write(line, file=file)
-
-    rows = []
-    with bar, contextlib.closing(model.stream_entries(entries)) as scored:
-        for path, score, error in scored:
-            rows.append({"path": path, **({"error": error} if error else {"score": score})})
-            if error is not None:
-                say(f"gmiqa: error: {error}", sys.stderr)
-            elif echo:
-                say(f"{path}\t{score:.6f}", sys.stdout)
-            bar.update(1)
-    return rows
-
-
-def write_scores(path: str | os.PathLike, rows: list[dict]) -> None:
-    """Write ``[{"path", "score" or "error"}, ...]`` to a .json or .csv file, atomically.
-
-    Taught in ``notebooks/07_finetuning.ipynb`` (``gmiqa score --out``). CSV columns:
-    ``path, score, error`` (scores with 6 decimals).
-    """
-    path = Path(path)
-    if path.suffix.lower() == ".json":
-        atomic_write_json(path, rows)
-        return
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["path", "score", "error"])
-    for r in rows:
-        score = r.get("score")
-        writer.writerow([r["path"], "" if score is None else f"{score:.6f}", r.get("error", "")])
-    atomic_write_text(path, buf.getvalue())

@@ -168,7 +168,9 @@ class FinetuneSettings:
     # paper). G > 0 = the mean score of a G x G grid of crop x crop windows spread evenly
     # over the image: the network then sees at test time what it was trained on (a max-SPP
     # over a 500-px photo's map pools 16x more cells than over a 128-px crop's).
-    eval_crops: int = 0
+    # Stored (profile dictionaries, fingerprints, sidecars) under its first name,
+    # "eval_crops" (_STORED_NAMES).
+    eval_grid_side: int = 0
     # "mse" (the paper) or "mse+rank": MSE plus rank_weight x a pairwise ranking hinge
     # over the batch (gmiqa.training.finetune.quality_loss); SROCC only sees the order.
     loss: str = "mse"
@@ -196,6 +198,11 @@ class FinetuneSettings:
     # "JPEG-stored photos").
     resize_short: int | None = None
 
+    @property
+    def eval_crops(self) -> int:
+        """:attr:`eval_grid_side` under the name profile dictionaries store it by."""
+        return self.eval_grid_side
+
     def __post_init__(self) -> None:
         r = self.resize_short
         if r is not None and not (isinstance(r, int) and r >= max(8, self.crop or 0)):
@@ -219,6 +226,12 @@ _ABSENT_WHEN_NONE = (
     ("finetune", "jpeg_quality"),
     ("finetune", "resize_short"),
 )
+
+
+# Fields renamed after results were stored: a profile's dictionary (so every fingerprint,
+# sidecar and stored result) keeps the first name; Profile.replace accepts both.
+_STORED_NAMES = {("finetune", "eval_grid_side"): "eval_crops"}
+_FIELD_NAMES = {(section, stored): name for (section, name), stored in _STORED_NAMES.items()}
 
 
 @dataclass(frozen=True)
@@ -246,6 +259,8 @@ class Profile:
         for section, key in _ABSENT_WHEN_NONE:
             if d[section].get(key) is None:
                 d[section].pop(key, None)
+        for (section, name), stored in _STORED_NAMES.items():  # same key order as before
+            d[section] = {stored if k == name else k: v for k, v in d[section].items()}
         return d
 
     def replace(self, **sections) -> Profile:
@@ -254,6 +269,7 @@ class Profile:
         for key, value in sections.items():
             current = getattr(self, key)
             if dataclasses.is_dataclass(current) and isinstance(value, dict):
+                value = {_FIELD_NAMES.get((key, k), k): v for k, v in value.items()}
                 changes[key] = dataclasses.replace(current, **value)
             else:
                 changes[key] = value
@@ -310,7 +326,7 @@ PROFILES: dict[str, Profile] = {
             splits=2,
             crop=128,
             flip=True,
-            eval_crops=2,
+            eval_grid_side=2,
             loss="mse+rank",
             max_images=200,
         ),  # fmt: skip
@@ -373,7 +389,7 @@ PROFILES: dict[str, Profile] = {
             weight_decay=1e-4,
             # the recipe search on the LIVEC development set (design chapter, appendix):
             # a 4x4 grid of 128-px windows per test photo, MSE + 3 x the rank hinge
-            eval_crops=4,
+            eval_grid_side=4,
             loss="mse+rank",
             rank_weight=3.0,
         ),  # fmt: skip
@@ -425,7 +441,7 @@ PROFILES: dict[str, Profile] = {
             head_lr_mult=10.0,
             weight_decay=1e-4,
             # what the cpu recipe search found, at this profile's crop (not measured on a GPU)
-            eval_crops=2,
+            eval_grid_side=2,
             loss="mse+rank",
             rank_weight=3.0,
         ),  # fmt: skip

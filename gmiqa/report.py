@@ -50,10 +50,10 @@ from gmiqa.results_table import (  # noqa: F401  (re-exported: report.ResultsTab
     PROVENANCE_COLUMNS,
     ResultsTable,
     Row,
-    _is_number,
-    _source_name,
     checked,
+    is_number,
     provenance_cells,
+    source_name,
 )
 
 
@@ -197,7 +197,7 @@ def method_of(result: Mapping) -> str:
 
 def _has(result: Mapping, *keys: str) -> bool:
     metrics = result.get("metrics") or {}
-    return all(_is_number(metrics.get(k)) for k in keys)
+    return all(is_number(metrics.get(k)) for k in keys)
 
 
 def overall_table(
@@ -335,7 +335,7 @@ def ablation_table(
         if base is None or base is d:
             return None
         b, v = base["metrics"].get("srocc_median"), d["metrics"].get("srocc_median")
-        if not (_is_number(b) and _is_number(v)) or b == 0:
+        if not (is_number(b) and is_number(v)) or b == 0:
             return None
         return 100.0 * (v - b) / abs(b)
 
@@ -400,7 +400,7 @@ def baseline_result(
             per_type.setdefault(str(int(t)), []).append(v)
     if per_type:
         metrics["per_type_srocc_median"] = {
-            t: _median([v for v in vals if _is_number(v) and math.isfinite(v)])
+            t: _median([v for v in vals if is_number(v) and math.isfinite(v)])
             for t, vals in sorted(per_type.items(), key=lambda kv: int(kv[0]))
         }
     name = str(evaluation.get("method", "baseline")).upper()
@@ -480,7 +480,7 @@ def flat_numbers(metrics: Mapping, prefix: str = "", limit: int = 40) -> dict[st
     out: dict[str, float] = {}
     for key, value in metrics.items():
         name = f"{prefix}{key}"
-        if _is_number(value):
+        if is_number(value):
             out[name] = value
         elif isinstance(value, Mapping):
             out.update(flat_numbers(value, name + ".", limit))
@@ -502,7 +502,7 @@ def stored_bench_table(results: Sequence[Mapping], limit: int = 20) -> ResultsTa
     for d in results:
         d = checked(d)
         for key, value in flat_numbers(d["metrics"], limit=limit).items():
-            table.add({"file": _source_name(d), "metric": key}, {"value": value}, d)
+            table.add({"file": source_name(d), "metric": key}, {"value": value}, d)
     return table
 
 
@@ -606,7 +606,7 @@ def ablation_rows_table(result: Mapping, title: str = "") -> ResultsTable:
 
     def num(row, key):
         v = row.get(key)
-        return float(v) if _is_number(v) and math.isfinite(v) else None
+        return float(v) if is_number(v) and math.isfinite(v) else None
 
     def span(row, a, b):
         x, y = num(row, a), num(row, b)
@@ -620,7 +620,7 @@ def ablation_rows_table(result: Mapping, title: str = "") -> ResultsTable:
                 "IQR": span(row, "srocc_q25", "srocc_q75"),
                 "min-max": span(row, "srocc_min", "srocc_max"),
                 "median PLCC": num(row, "plcc_median"),
-                "splits": int(row["splits"]) if _is_number(row.get("splits")) else None,
+                "splits": int(row["splits"]) if is_number(row.get("splits")) else None,
             },
             doc,
         )

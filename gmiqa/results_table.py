@@ -32,7 +32,8 @@ LONG_TEXT = 24  # characters: longer text in an HTML table goes into the row's n
 _NUMBER = re.compile(r"[+-]?[\d,]*\.?\d+(?:e[+-]?\d+)?")
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """True for an int or float that is not a bool (a JSON number)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -68,7 +69,8 @@ def public_command(command: str) -> str:
     return text
 
 
-def _source_name(result: Mapping) -> str:
+def source_name(result: Mapping) -> str:
+    """A result's source as a table shows it: the file name of a path, else the text."""
     source = result.get("source") or result.get("title") or "this run"
     text = str(source)
     return Path(text).name if ("/" in text or "\\" in text) else text
@@ -101,7 +103,7 @@ def provenance_cells(result: Mapping) -> dict[str, str]:
         "device": device,
         "commit": short_commit(block["commit"]),
         "date": str(block["date"]),
-        "source": _source_name(result),
+        "source": source_name(result),
     }
 
 
@@ -170,12 +172,12 @@ class ResultsTable:
         if unknown:
             raise ValueError(f"{self.title}: unknown columns {sorted(unknown)}")
         for key, value in measured.items():
-            if _is_number(value) and not math.isfinite(value):
+            if is_number(value) and not math.isfinite(value):
                 raise ValueError(f"{self.title}: {key} is {value}; use a text saying why")
         prov = None
         if result is not None:
             prov = provenance_cells(checked(result))
-        elif any(_is_number(v) for v in measured.values()):
+        elif any(is_number(v) for v in measured.values()):
             raise ValueError(
                 f"{self.title}: row {dict(labels)} has measured numbers but no result with provenance"
             )
@@ -206,7 +208,7 @@ class ResultsTable:
             node: Any = doc["metrics"]
             for part in key.split("."):
                 node = node.get(part) if isinstance(node, Mapping) else None
-            values[column] = node if node is not None else f"not in {_source_name(doc)}"
+            values[column] = node if node is not None else f"not in {source_name(doc)}"
         return self.add(labels, values, doc, paper)
 
     # --- reading back -----------------------------------------------------------------
@@ -238,8 +240,8 @@ class ResultsTable:
         """
         paper = measured = with_prov = rows = 0
         for row in self.rows:
-            p = sum(_is_number(v) for v in row.paper.values())
-            m = sum(_is_number(v) for v in row.measured.values())
+            p = sum(is_number(v) for v in row.paper.values())
+            m = sum(is_number(v) for v in row.measured.values())
             paper += p
             measured += m
             if m and row.provenance and all(row.provenance.get(c) for c in PROVENANCE_COLUMNS):
@@ -256,7 +258,7 @@ class ResultsTable:
     def _format(self, column: str, value: Any) -> str:
         if value is None:
             return MISSING
-        if _is_number(value):
+        if is_number(value):
             spec = self.formats.get(column)
             if spec:
                 return format(value, spec)
@@ -312,7 +314,7 @@ class ResultsTable:
             c
             for c in paper_cols
             if not any(
-                _is_number(v) for v in (r.paper.get(c[len(PAPER_LABEL) + 1 :]) for r in self.rows)
+                is_number(v) for v in (r.paper.get(c[len(PAPER_LABEL) + 1 :]) for r in self.rows)
             )
         ]
         paper_cols = [c for c in paper_cols if c not in empty]
@@ -325,7 +327,7 @@ class ResultsTable:
             values = {}
             for c in labels + measured_cols + paper_cols:
                 text = record[c]
-                if c not in labels[:1] and len(text) > LONG_TEXT and not _is_number(text):
+                if c not in labels[:1] and len(text) > LONG_TEXT and not is_number(text):
                     parts.append(f"{c}: {text}")
                     text = "*"
                 values[c] = text

@@ -28,6 +28,7 @@ Taught in ``notebooks/07_finetuning.ipynb`` (the command line's run folder). Eve
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import hashlib
@@ -45,10 +46,61 @@ from gmiqa.datasets import canonical_name
 from gmiqa.errors import CheckpointError, ConfigError, DatasetError
 from gmiqa.images import IMAGE_SUFFIXES
 from gmiqa.models import build_model
-from gmiqa.profiles import get_profile
+from gmiqa.profiles import Profile
+from gmiqa.stages import SPOKESMAN_ORDER
 
 LOCK_NAME = ".gmiqa.lock"
-PRETRAINING_STAGES = ("meta", "graph", "graph_nometa")
+SCORE_SUFFIXES = (".csv", ".json")
+
+
+# -- what a command works with ------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainingData:
+    """The data pre-training stages train on: KADID-10k at ``root``, or the synthetic set
+    of ``pristine`` photos (None: the packaged photos) when ``dataset`` is None.
+
+    ``explicit``: named by the command (``pretrain`` always names it); when False, the
+    pre-training a run folder holds is used (:func:`choose_pretraining_data`).
+    Taught in ``notebooks/07_finetuning.ipynb``.
+    """
+
+    dataset: str | None = None
+    root: Path | None = None
+    pristine: Path | None = None
+    explicit: bool = True
+
+    @property
+    def synthetic(self) -> bool:
+        return self.dataset is None or str(self.dataset).lower() == "synthetic"
+
+
+@dataclasses.dataclass(frozen=True)
+class CommandInputs:
+    """What a ``gmiqa`` command works with, as typed values (made by ``gmiqa.cli``).
+
+    ``command``: pretrain, finetune, ablation, evaluate or score (it words messages: the
+    options that name pre-training data differ between pretrain and the others).
+    ``run_dir``: ``OUT/<profile>`` (None for ``score``, whose lock folder is the run folder
+    around ``score_out``, if any); ``out``: the ``--out`` root as given, for messages.
+    ``stages``: the pre-training stages the command may read or train (upstream first).
+    ``data``: the pre-training data the command names. ``backbone_weights``: a state-dict
+    file the first stage starts from. Taught in ``notebooks/07_finetuning.ipynb``.
+    """
+
+    command: str
+    profile: Profile
+    run_dir: Path | None = None
+    out: Path | None = None
+    device: str = "auto"
+    seed: int = 0
+    progress: bool = True
+    stages: tuple[str, ...] = ()
+    data: PretrainingData = PretrainingData(explicit=False)
+    backbone_weights: Path | None = None
+    score_out: Path | None = None
+    description: str = "gmiqa"
 
 
 # -- outputs ------------------------------------------------------------------------------
@@ -268,73 +320,40 @@ def same_data(a: dict, b: dict) -> bool:
     return all(a.get(k) == b.get(k) for k in ("dataset", "root", "pristine", "images"))
 
 
-def stages_needed(command: str, args) -> list[str]:
-    """The pre-training stages ``command`` may read or train (graph needs meta first).
+def _stage_data(record: dict) -> PretrainingData:
+    dataset = None if record["dataset"] == "synthetic" else record["dataset"]
+    root, pristine = record.get("root"), record.get("pristine")
+    return PretrainingData(dataset, None if root is None else Path(root),
+                           None if pristine is None else Path(pristine), explicit=False)  # fmt: skip
 
-    Taught in ``notebooks/07_finetuning.ipynb``.
+
+def choose_pretraining_data(
+    run_dir: Path, command: str, data: PretrainingData, stages
+) -> tuple[PretrainingData, dict]:
+    """Check (named data) or pick (``data.explicit`` False) the pre-training data against
+    the records of the finished ``stages`` in ``run_dir``.
+
+    Returns ``(the data the command trains on, its record)`` and writes that record for
+    every stage not finished yet; raises ConfigError when a finished stage holds other
+    data (naming the options of ``command`` that choose it). Taught in
+    ``notebooks/07_finetuning.ipynb``.
     """
-    if command == "pretrain":
-        names = {"both": ["meta", "graph"], "all": list(PRETRAINING_STAGES)}.get(
-            args.stage, [args.stage]
-        )
-    elif command in ("finetune", "ablation"):
-        text = args.inits if command == "ablation" else (args.compare_init or args.init)
-        names = [n.strip().lower() for n in str(text).split(",")]
-    else:
-        return []
-    out = []
-    for n in names:
-        for s in ["meta", "graph"] if n == "graph" else [n]:
-            if s in PRETRAINING_STAGES and s not in out:
-                out.append(s)
-    return out
-
-
-def choose_pretraining_data(run_dir: Path, command: str, args, stages: list[str]) -> dict:
-    """Check (pretrain) or pick (finetune) the pre-training data against the stage records.
-
-    Sets ``args.pretrain_dataset``, ``args.pretrain_root`` and ``args.pristine`` to the
-    data the command trains on; raises ConfigError when a finished stage holds other data.
-    Taught in ``notebooks/07_finetuning.ipynb``.
-    """
-    if command == "pretrain":
-        dataset, root, pristine = args.dataset, args.root, args.pristine
-        explicit = True
-    else:
-        dataset = getattr(args, "pretrain_dataset", None)
-        root = getattr(args, "pretrain_root", None)
-        pristine = getattr(args, "pristine", None)
-        explicit = dataset is not None or pristine is not None
-    if dataset is not None and str(dataset).lower() != "synthetic" and pristine is not None:
-        option = "--dataset" if command == "pretrain" else "--pretrain-dataset"
-        raise ConfigError(f"give --pristine (synthetic distortions) or {option}, not both")
     finished = {s: read_record(run_dir, s) for s in stages if stage_finished(run_dir, s)}
     known = {s: r for s, r in finished.items() if r is not None}
-    if not explicit and known:  # finetune: the pre-training that is there
-        stage = next(s for s in ("graph", "graph_nometa", "meta") if s in known)
-        rec = known[stage]
-        dataset = None if rec["dataset"] == "synthetic" else rec["dataset"]
-        root, pristine = rec.get("root"), rec.get("pristine")
-        if root is not None and not Path(root).is_dir():
+    if not data.explicit and known:  # the pre-training that is there
+        stage = next(s for s in SPOKESMAN_ORDER if s in known)
+        data = _stage_data(known[stage])
+        if data.root is not None and not data.root.is_dir():
             raise DatasetError(
-                f"{root}: the folder {stage} was pre-trained on ({data_label(rec)}, recorded in "
-                f"{record_path(run_dir, stage)}) no longer exists; pass it again where it is now, "
-                "or use a new --out"
+                f"{data.root}: the folder {stage} was pre-trained on ({data_label(known[stage])}, "
+                f"recorded in {record_path(run_dir, stage)}) no longer exists; pass it again "
+                "where it is now, or use a new --out"
             )
-    if dataset is not None and str(dataset).lower() != "synthetic" and root is None:
-        raise ConfigError(
-            f"pre-training on {dataset} needs its folder: "
-            + ("--root DIR" if command == "pretrain" else "--pretrain-root DIR")
-        )
-    wanted = describe_data(dataset, root, pristine)
+    wanted = describe_data(data.dataset, data.root, data.pristine)
     for stage, rec in known.items():
         if same_data(rec, wanted):
             continue
-        if (
-            rec.get("dataset") == wanted["dataset"]
-            and rec.get("root") == wanted["root"]
-            and (rec.get("pristine") == wanted["pristine"])
-        ):
+        if all(rec.get(k) == wanted[k] for k in ("dataset", "root", "pristine")):
             change = f"the images in {wanted['root'] or wanted['pristine']} changed since then"
         else:
             change = f"this command would train it again on {data_label(wanted)}"
@@ -344,31 +363,36 @@ def choose_pretraining_data(run_dir: Path, command: str, args, stages: list[str]
             "use a new --out"
         )
     if command != "pretrain" and known:
-        top = next(s for s in ("graph", "graph_nometa", "meta") if s in known)
+        top = next(s for s in SPOKESMAN_ORDER if s in known)
         print(f"gmiqa: {top} pre-trained on {data_label(known[top])} "
               f"({_checkpoint(run_dir, top)})", file=sys.stderr)  # fmt: skip
     for stage in stages:
         if stage not in known and not stage_finished(run_dir, stage):
             write_record(run_dir, stage, wanted)  # before training: a kill keeps it
-    if command == "pretrain":
-        args.pretrain_dataset, args.pretrain_root = dataset, root
-    else:
-        args.pretrain_dataset, args.pretrain_root = dataset, root
-        args.pristine = None if pristine is None else Path(pristine)
-    return wanted
+    return data, wanted
 
 
 # -- the command wrapper ------------------------------------------------------------------
 
 
-def _check_backbone_weights(args) -> None:
-    path = getattr(args, "backbone_weights", None)
+def check_backbone_weights(profile: Profile, path: str | os.PathLike | None) -> None:
+    """A ``backbone_weights`` file exists and builds the first stage's model (ConfigError).
+
+    Taught in ``notebooks/07_finetuning.ipynb`` (``--backbone-weights``).
+    """
     if path is None:
         return
     if not Path(path).is_file():
         raise ConfigError(f"{path}: no such backbone weights file")
     # the first stage's model, built as training builds it: a mismatching file fails here
-    build_model(get_profile(args.profile).model, path)
+    build_model(profile.model, path)
+
+
+def check_score_file(path: Path) -> Path:
+    """``gmiqa score --out``: a ``.csv`` or ``.json`` file name (ConfigError otherwise)."""
+    if path.suffix.lower() not in SCORE_SUFFIXES:
+        raise ConfigError(f"{path}: --out must name a .csv or .json file")
+    return path
 
 
 def _enclosing_run_folder(path: Path) -> Path | None:
@@ -383,41 +407,37 @@ def _enclosing_run_folder(path: Path) -> Path | None:
 
 
 @contextlib.contextmanager
-def prepare_command(args) -> Iterator[None]:
+def prepare_command(inputs: CommandInputs) -> Iterator[CommandInputs]:
     """Check outputs and inputs, lock the run folder and choose pre-training data; then run.
 
     Taught in ``notebooks/07_finetuning.ipynb``. ``gmiqa.cli.main`` runs every command
-    inside it; raises ConfigError/DatasetError (one line, exit 2) before any work.
+    inside it; yields ``inputs`` with ``data`` set to the pre-training data chosen;
+    raises ConfigError/DatasetError (one line, exit 2) before any work.
     """
-    command = args.command
     started = time.time()
-    if command == "score":
+    if inputs.run_dir is None:  # score: a result file, maybe inside a run folder
         lock_dir = None
-        if args.out is not None:
-            if Path(args.out).suffix.lower() not in (".csv", ".json"):
-                raise ConfigError(f"{args.out}: --out must name a .csv or .json file")
-            check_output_file(args.out)
-            lock_dir = _enclosing_run_folder(args.out)
+        if inputs.score_out is not None:
+            check_output_file(check_score_file(inputs.score_out))
+            lock_dir = _enclosing_run_folder(inputs.score_out)
         if lock_dir is None:
-            yield
+            yield inputs
             return
         run_dir = lock_dir
     else:
-        run_dir = Path(args.out) / get_profile(args.profile).name
-        check_output_folder(run_dir, f"--out {args.out}")
-    if command == "pretrain" and args.dataset is not None and args.root is None:
-        raise ConfigError(
-            f"pretrain --dataset {args.dataset} needs --root DIR (the {args.dataset} folder)"
-        )
-    argv = " ".join(sys.argv[1:]) or command
-    with RunFolderLock(run_dir, f"gmiqa {argv}"[:200]):
+        run_dir = inputs.run_dir
+        check_output_folder(run_dir, f"--out {inputs.out or run_dir.parent}")
+    with RunFolderLock(run_dir, inputs.description[:200]):
         remove_stale_temporaries(run_dir, older_than=started - 3600)
-        _check_backbone_weights(args)
-        stages = stages_needed(command, args)
-        wanted = choose_pretraining_data(run_dir, command, args, stages) if stages else None
+        check_backbone_weights(inputs.profile, inputs.backbone_weights)
+        wanted = None
+        if inputs.stages:
+            data, wanted = choose_pretraining_data(run_dir, inputs.command, inputs.data,
+                                                   inputs.stages)  # fmt: skip
+            inputs = dataclasses.replace(inputs, data=data)
         try:
-            yield
-            for stage in stages:  # a stage finished before records existed: now known
+            yield inputs
+            for stage in inputs.stages:  # a stage finished before records existed: now known
                 if read_record(run_dir, stage) is None and stage_finished(run_dir, stage):
                     write_record(run_dir, stage, wanted)
         finally:  # temporaries left by killed commands before this one

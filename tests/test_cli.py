@@ -444,3 +444,47 @@ def test_score_and_evaluate_score_as_the_finetuning_recipe(image_files, tmp_path
     x = image_to_tensor(load_image(path))[None]
     assert got == pytest.approx(float(score_windows(model, x, 96, 3)[0]), abs=1e-4)
     assert got != pytest.approx(float(model.score(x)[0]), abs=1e-4)  # not the whole image
+
+
+def test_command_inputs_are_typed_values_made_once(tmp_path, monkeypatch):
+    """cli.command_inputs turns the namespace into CommandInputs: the profile object, the
+    run folder, the expanded stages and the named pre-training data; the library below
+    never sees the namespace."""
+    from gmiqa.cli import build_parser, command_inputs
+    from gmiqa.profiles import Profile
+    from gmiqa.runfolder import PretrainingData
+
+    monkeypatch.delenv("GMIQA_PROFILE", raising=False)
+    argv = ["pretrain", "--profile", "smoke", "--out", str(tmp_path), "--stage", "all",
+            "--pristine", str(tmp_path)]  # fmt: skip
+    inputs = command_inputs(build_parser().parse_args(argv), argv)
+    assert isinstance(inputs.profile, Profile) and inputs.profile.name == "smoke"
+    assert inputs.run_dir == tmp_path / "smoke" and inputs.stages == (
+        "meta",
+        "graph",
+        "graph_nometa",
+    )
+    assert inputs.data == PretrainingData(pristine=tmp_path, explicit=True)
+    assert inputs.description == "gmiqa " + " ".join(argv)
+    argv = ["finetune", "--profile", "smoke", "--out", str(tmp_path), "--dataset", "synthetic",
+            "--compare-init", f"none,graph_nometa,{tmp_path / 'x.safetensors'}"]  # fmt: skip
+    inputs = command_inputs(build_parser().parse_args(argv), argv)
+    assert inputs.stages == ("graph_nometa",) and not inputs.data.explicit
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [(["ablation", "--inits", ","], "ablation --inits names no row"),
+     (["finetune", "--dataset", "synthetic", "--pretrain-dataset", "kadid10k", "--pristine", "."],
+      "give --pristine (synthetic distortions) or --pretrain-dataset, not both"),
+     (["finetune", "--dataset", "synthetic", "--pretrain-dataset", "kadid10k"],
+      "finetune --pretrain-dataset kadid10k needs --pretrain-root DIR"),
+     (["pretrain", "--dataset", "kadid10k", "--root", ".", "--pristine", "."],
+      "give --pristine (synthetic distortions) or --dataset, not both")],
+)  # fmt: skip
+def test_conflicting_data_options_are_one_line_before_any_work(tmp_path, capsys, argv, message):
+    out = tmp_path / "runs"
+    assert main([*argv, "--profile", "smoke", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("gmiqa: error:") and message in err[-1], err
+    assert not out.exists()  # nothing written, not even the run folder

@@ -46,8 +46,8 @@ def _cell(row: str, p) -> str:
         return f"{ft.lr:g}, {ft.splits}"
     if row == "fine-tuning: test scoring, loss":
         scoring = (
-            f"mean of {ft.eval_crops}x{ft.eval_crops} windows of {ft.crop} px"
-            if ft.eval_crops
+            f"mean of {ft.eval_grid_side}x{ft.eval_grid_side} windows of {ft.crop} px"
+            if ft.eval_grid_side
             else "whole image"
         )
         loss = ft.loss if ft.loss == "mse" else f"{ft.loss} (rank weight {ft.rank_weight:g})"

@@ -26,7 +26,7 @@ def test_gpu_is_the_paper_as_it_is():
     )
     assert p.finetune.crop is None and p.finetune.schedule == "constant"
     # whole images at native size, MSE, nothing frozen
-    assert p.finetune.eval_crops == 0 and p.finetune.loss == "mse"
+    assert p.finetune.eval_grid_side == 0 and p.finetune.loss == "mse"
     assert p.finetune.freeze_backbone_epochs == 0
     assert p.data.image_size == (384, 512)
 
@@ -40,7 +40,7 @@ def test_crops_fit_the_images_and_the_backbone(name):
             assert 128 <= crop <= min(h, w), (name, crop)  # SCNet's smallest input is 128
     if p.finetune.crop is not None:
         assert p.finetune.crop >= 128
-    if p.finetune.eval_crops:  # a grid of windows of the training crop's size
+    if p.finetune.eval_grid_side:  # a grid of windows of the training crop's size
         assert p.finetune.crop is not None, name
     assert p.finetune.loss in ("mse", "mse+rank")
     assert p.pretrain.types_per_step <= len(p.data.types)
@@ -58,3 +58,37 @@ def test_gpu_quick_is_scnet50_at_kadid_size_with_held_out_references():
 def test_unknown_profile_lists_the_known_ones():
     with pytest.raises(ConfigError, match="gpu-quick"):
         get_profile("fast")
+
+
+# The fingerprints checkpoints of each profile carry (measured before eval_crops was named
+# eval_grid_side in the code): a renamed field must not orphan a finished checkpoint.
+STAGE_FINGERPRINTS = {
+    "smoke": ("9745fead6a577f95", "c9dff82cbd91ea61"),
+    "cpu": ("f7bd7710354ed6df", "3e31231d5bde9f89"),
+    "gpu-quick": ("0824936a603f7bbb", "19eb1be46e733647"),
+    "gpu": ("68fed034fdb2851a", "757ec97f695a6116"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STAGE_FINGERPRINTS))
+def test_checkpoint_fingerprints_are_unchanged(name):
+    from gmiqa.training.finetune import finetune_config
+    from gmiqa.training.meta import meta_config
+
+    p = get_profile(name)
+    got = (
+        meta_config(p, 0)["fingerprint"],
+        finetune_config(p, "livec", None, None, 0)["fingerprint"],
+    )
+    assert got == STAGE_FINGERPRINTS[name]
+
+
+def test_the_window_grid_is_stored_under_its_first_name():
+    p = get_profile("cpu")
+    stored = p.to_dict()["finetune"]
+    assert "eval_grid_side" not in stored and stored["eval_crops"] == p.finetune.eval_grid_side
+    assert list(stored).index("eval_crops") == list(stored).index("weight_decay") + 1
+    for key in ("eval_crops", "eval_grid_side"):  # both names change it
+        changed = p.replace(finetune={key: 3})
+        assert changed.finetune.eval_grid_side == changed.finetune.eval_crops == 3
+        assert changed.to_dict()["finetune"]["eval_crops"] == 3

@@ -125,3 +125,74 @@ def test_module_map_lists_every_module_in_a_layer():
         assert f"`{module}`" in contributing, f"{module} missing from CONTRIBUTING.md's map"
         top = ".".join(module.split(".")[:2])
         assert top in layered, f"{top} is in no layer of [tool.importlinter] in pyproject.toml"
+
+
+def test_import_gmiqa_errors_does_not_import_torch():
+    """The package face imports the scoring API on first use (PEP 562), so that a front
+    end's error handling (``gmiqa.errors``) is light; ``gmiqa.load_model`` still works."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gmiqa.errors, gmiqa\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "assert 'load_model' in dir(gmiqa)\n"
+        "from gmiqa import load_model, QualityModel\n"
+        "assert gmiqa.load_model is load_model and 'torch' in sys.modules\n"
+        "try:\n    gmiqa.no_such_name\nexcept AttributeError:\n    pass\n"
+        "else:\n    raise SystemExit('no AttributeError')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+# A list of names written out in a module is a second home of that fact: stage, dataset
+# and profile names are listed only where they are defined (dicts from a name to a label
+# are not lists of names, and are allowed; names are matched as written: "LIVEC", the
+# paper's row, is not the key "livec").
+NAME_LISTS = {
+    "stage": ({"meta", "graph", "graph_nometa"}, 3, {"gmiqa/stages.py"}),
+    "dataset": ({"kadid10k", "koniq10k", "livec", "live", "csiq", "tid2013"}, 3,
+                {"gmiqa/datasets/table.py"}),
+    "profile": ({"smoke", "cpu", "gpu"}, 2, {"gmiqa/profiles.py"}),
+}  # fmt: skip
+
+
+def _name_lists(tree) -> list[tuple[int, set[str]]]:
+    import ast
+
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            elts = node.elts
+        elif isinstance(node, ast.Dict) and not all(
+            isinstance(v, ast.Constant) and isinstance(v.value, str) for v in node.values
+        ):
+            elts = [k for k in node.keys if k is not None]
+        else:
+            continue
+        words = {e.value for e in elts
+                 if isinstance(e, ast.Constant) and isinstance(e.value, str)}  # fmt: skip
+        found.append((node.lineno, words))
+    return found
+
+
+def test_stage_dataset_and_profile_names_are_listed_in_one_place_each():
+    import ast
+
+    homes: dict[str, set[str]] = {fact: set() for fact in NAME_LISTS}
+    for path in sorted((REPO / "gmiqa").rglob("*.py")):
+        rel = path.relative_to(REPO).as_posix()
+        for line, words in _name_lists(ast.parse(path.read_text(encoding="utf-8"))):
+            for fact, (names, least, _) in NAME_LISTS.items():
+                if len(words & names) >= least:
+                    homes[fact].add(rel)
+                    assert rel in NAME_LISTS[fact][2], f"{rel}:{line} lists {fact} names again"
+    # and each home holds them (the table of sets lists its rows as DatasetEntry calls)
+    from gmiqa.datasets.table import DATASETS
+    from gmiqa.profiles import PROFILES
+    from gmiqa.stages import PRETRAINING_STAGES
+
+    assert set(PRETRAINING_STAGES) == NAME_LISTS["stage"][0]
+    assert NAME_LISTS["dataset"][0] <= set(DATASETS)
+    assert NAME_LISTS["profile"][0] <= set(PROFILES)
+    assert homes["stage"] == {"gmiqa/stages.py"} and homes["profile"] == {"gmiqa/profiles.py"}

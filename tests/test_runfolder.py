@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -15,8 +14,11 @@ import torch
 from gmiqa.checkpoint import save_checkpoint
 from gmiqa.cli import main
 from gmiqa.errors import ConfigError
+from gmiqa.profiles import get_profile
 from gmiqa.runfolder import (
     LOCK_NAME,
+    CommandInputs,
+    PretrainingData,
     RunFolderLock,
     choose_pretraining_data,
     describe_data,
@@ -77,18 +79,15 @@ def test_finetune_uses_and_names_the_pretraining_it_finds(tmp_path, capsys):
     record = describe_data("kadid10k", kadid)
     _finished(run, "meta", record)
     _finished(run, "graph", record)
-    args = argparse.Namespace(init="graph", compare_init=None, pristine=None,
-                              pretrain_dataset=None, pretrain_root=None)  # fmt: skip
-    chosen = choose_pretraining_data(run, "finetune", args, ["meta", "graph"])
+    found = PretrainingData(explicit=False)  # no data option: what the run folder holds
+    data, chosen = choose_pretraining_data(run, "finetune", found, ["meta", "graph"])
     assert chosen == record
-    assert args.pretrain_dataset == "kadid10k" and args.pretrain_root == str(kadid.resolve())
+    assert data == PretrainingData("kadid10k", kadid.resolve(), None, explicit=False)
     assert f"graph pre-trained on kadid10k at {kadid.resolve()}" in capsys.readouterr().err
     # naming other data explicitly is refused, with the options that name the found one
-    args = argparse.Namespace(init="graph", compare_init=None, pristine=None,
-                              pretrain_dataset=None, pretrain_root=None)  # fmt: skip
-    args.pristine = tmp_path
     with pytest.raises(ConfigError, match="--pretrain-dataset kadid10k --pretrain-root"):
-        choose_pretraining_data(run, "finetune", args, ["meta", "graph"])
+        choose_pretraining_data(run, "finetune", PretrainingData(pristine=tmp_path),
+                                ["meta", "graph"])  # fmt: skip
 
 
 def test_an_unfinished_stage_takes_the_new_data_record(tmp_path):
@@ -98,8 +97,7 @@ def test_an_unfinished_stage_takes_the_new_data_record(tmp_path):
     save_checkpoint(path, kind="meta", model={"w": torch.zeros(1)}, config={},
                     state={"done": False})  # fmt: skip
     write_record(run, "meta", describe_data(None, None, photos))
-    args = argparse.Namespace(stage="meta", dataset=None, root=None, pristine=None)
-    choose_pretraining_data(run, "pretrain", args, ["meta"])
+    choose_pretraining_data(run, "pretrain", PretrainingData(), ["meta"])
     assert read_record(run, "meta")["pristine"] is None  # the packaged photos now
 
 
@@ -157,13 +155,13 @@ def test_a_stage_finished_before_records_gets_one_after_a_command_that_used_it(t
     photos = _photos(tmp_path / "photos")
     run = tmp_path / "runs" / "smoke"
     _finished(run, "meta", None)  # e.g. trained by a notebook: no record
-    args = argparse.Namespace(command="pretrain", profile="smoke", out=tmp_path / "runs",
-                              stage="meta", dataset=None, root=None, pristine=photos,
-                              backbone_weights=None)  # fmt: skip
-    with prepare_command(args):
+    inputs = CommandInputs("pretrain", get_profile("smoke"), run_dir=run, stages=("meta",),
+                           data=PretrainingData(pristine=photos))  # fmt: skip
+    with prepare_command(inputs) as ready:
         assert read_record(run, "meta") is None
+        assert ready.data == inputs.data
     assert read_record(run, "meta")["pristine"] == str(photos.resolve())
-    with pytest.raises(RuntimeError), prepare_command(args):  # a failed command: no record
+    with pytest.raises(RuntimeError), prepare_command(inputs):  # a failed command: no record
         (run / "checkpoints" / "meta.data.json").unlink()
         raise RuntimeError("failed")
     assert read_record(run, "meta") is None

@@ -52,24 +52,14 @@ from gmiqa.datasets.registry import (
     get_dataset_info,
     get_weights_info,
 )
+from gmiqa.datasets.table import dataset_entry
 from gmiqa.errors import ConfigError, DatasetError
 
 _CHUNK = 1 << 20
 
 
 def _find_root(key: str):
-    # here, not at the top: gmiqa.datasets (the package face) imports this module
-    from gmiqa.datasets import csiq, kadid, koniq, live, livec, tid2013
-
-    modules = {
-        "kadid10k": kadid,
-        "koniq10k": koniq,
-        "livec": livec,
-        "live": live,
-        "csiq": csiq,
-        "tid2013": tid2013,
-    }
-    return modules[key].find_root
+    return dataset_entry(key).find_root_function()
 
 
 # -- checksums ---------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from gmiqa.datasets.base import (
     require_image,
     resolve_root,
 )
-from gmiqa.datasets.livec import _cell_strings, _load_mat
+from gmiqa.datasets.matfiles import cell_strings, load_mat_variable
 from gmiqa.datasets.paths import image_in_root
 from gmiqa.datasets.table import score_scale
 from gmiqa.errors import DatasetError
@@ -60,10 +60,14 @@ def load_live(root: str | os.PathLike, realigned: bool = False, transform=None) 
     """LIVE release 2's 779 distorted images. See ``notebooks/07_finetuning.ipynb``."""
     folder = find_root(root)
     score_file = folder / (REALIGNED_FILE if realigned else SCORE_FILE)
-    dmos = _load_mat(score_file, "dmos_new" if realigned else "dmos").astype(np.float64).ravel()
-    orgs = _load_mat(score_file, "orgs").ravel()
+    dmos = (
+        load_mat_variable(score_file, "dmos_new" if realigned else "dmos")
+        .astype(np.float64)
+        .ravel()
+    )
+    orgs = load_mat_variable(score_file, "orgs").ravel()
     refs_file = folder / REFNAMES_FILE
-    refnames = _cell_strings(_load_mat(refs_file, "refnames_all"), refs_file)
+    refnames = cell_strings(load_mat_variable(refs_file, "refnames_all"), refs_file)
     expected = sum(n for _, n in FOLDERS)
     for what, values, path in (
         ("scores", dmos, score_file),

@@ -20,7 +20,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from gmiqa.datasets.base import (
     ImageListDataset,
@@ -29,6 +28,7 @@ from gmiqa.datasets.base import (
     require_image,
     resolve_root,
 )
+from gmiqa.datasets.matfiles import cell_strings, load_mat_variable
 from gmiqa.datasets.paths import image_in_root
 from gmiqa.datasets.table import score_scale
 from gmiqa.errors import DatasetError
@@ -48,35 +48,12 @@ def find_root(root: str | os.PathLike) -> Path:
     return resolve_root(root, DEFAULT_DIR, [MOS_FILE])
 
 
-def _load_mat(path: Path, variable: str) -> np.ndarray:
-
-    if not path.is_file():
-        raise DatasetError(f"missing score file {path}")
-    try:
-        content = scipy.io.loadmat(path)
-    except (ValueError, OSError, TypeError) as exc:
-        raise DatasetError(f"{path}: not a readable MATLAB file ({exc})") from None
-    if variable not in content:
-        raise DatasetError(f"{path}: has no variable {variable!r}")
-    return content[variable]
-
-
-def _cell_strings(cell: np.ndarray, path: Path) -> list[str]:
-    names = []
-    for entry in cell.ravel():
-        value = np.asarray(entry).ravel()
-        if value.size != 1:
-            raise DatasetError(f"{path}: unexpected cell entry {entry!r}")
-        names.append(str(value[0]).strip())
-    return names
-
-
 def load_livec(root: str | os.PathLike, transform=None) -> ImageListDataset:
     """LIVEC's 1,162 test images from the official layout. See ``07_finetuning``."""
     folder = find_root(root)
     names_file, mos_file = folder / NAMES_FILE, folder / MOS_FILE
-    names = _cell_strings(_load_mat(names_file, "AllImages_release"), names_file)
-    mos = _load_mat(mos_file, "AllMOS_release").astype(np.float64).ravel()
+    names = cell_strings(load_mat_variable(names_file, "AllImages_release"), names_file)
+    mos = load_mat_variable(mos_file, "AllMOS_release").astype(np.float64).ravel()
     if len(names) != len(mos):
         raise DatasetError(
             f"{names_file} lists {len(names)} images but {mos_file} has {len(mos)} scores"

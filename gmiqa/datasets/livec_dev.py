@@ -32,10 +32,9 @@ from gmiqa.datasets.livec import (
     MOS_FILE,
     N_TRAINING,
     NAMES_FILE,
-    _cell_strings,
-    _load_mat,
     find_root,
 )
+from gmiqa.datasets.matfiles import cell_strings, load_mat_variable
 from gmiqa.errors import DatasetError
 
 STD_FILE = "Data/AllStdDev_release.mat"
@@ -83,10 +82,10 @@ def build_livec_dev(
     """
     folder = find_root(release)
     listed = read_list(names if names is not None else default_list())
-    all_names = _cell_strings(_load_mat(folder / NAMES_FILE, "AllImages_release"),
+    all_names = cell_strings(load_mat_variable(folder / NAMES_FILE, "AllImages_release"),
                               folder / NAMES_FILE)  # fmt: skip
-    mos = _load_mat(folder / MOS_FILE, "AllMOS_release").astype(np.float64).ravel()
-    std = _load_mat(folder / STD_FILE, "AllStdDev_release").astype(np.float64).ravel()
+    mos = load_mat_variable(folder / MOS_FILE, "AllMOS_release").astype(np.float64).ravel()
+    std = load_mat_variable(folder / STD_FILE, "AllStdDev_release").astype(np.float64).ravel()
     if not len(all_names) == len(mos) == len(std):
         raise DatasetError(
             f"{folder / 'Data'}: {len(all_names)} names, {len(mos)} MOS and {len(std)} "

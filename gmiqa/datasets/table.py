@@ -44,6 +44,13 @@ class DatasetEntry:
         module, function = self.loader.split(":")
         return getattr(importlib.import_module(f"gmiqa.datasets.{module}"), function)
 
+    def find_root_function(self) -> Callable:
+        """The loader module's ``find_root``: where the set's folder is inside a download."""
+        if self.loader is None:
+            raise ConfigError(f"dataset {self.name} is made, not downloaded")
+        module = self.loader.split(":")[0]
+        return importlib.import_module(f"gmiqa.datasets.{module}").find_root
+
 
 # fmt: off
 DATASETS: dict[str, DatasetEntry] = {e.name: e for e in (

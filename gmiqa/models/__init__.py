@@ -10,6 +10,7 @@ from gmiqa.models.discriminators import GaussianHead, LevelDiscriminator, TypeDi
 from gmiqa.models.gmiqa import GMIQA, PretrainOutput, build_model
 from gmiqa.models.graph import (
     EdgeBuilder,
+    GCNLayer,
     NodeBuilder,
     NodeGCN,
     clean_adjacency,
@@ -26,6 +27,7 @@ from gmiqa.models.spp import SpatialPyramidPooling, SPPProjection
 __all__ = [
     "GMIQA",
     "EdgeBuilder",
+    "GCNLayer",
     "GaussianHead",
     "LevelDiscriminator",
     "NodeBuilder",

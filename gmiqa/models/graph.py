@@ -13,37 +13,34 @@ One mini-batch of N images is one graph with N nodes (images) and N^2 directed e
 - :class:`NodeGCN` (GCN-V): a GCN over the N image nodes whose adjacency is the channel
   mean of E reshaped (N, N).
 
-Every graph layer is PyTorch Geometric's :class:`~torch_geometric.nn.DenseGCNConv` (its
-``lin`` and ``bias`` parameters, so checkpoints load unchanged). Its adjacency first goes
-through :func:`clean_adjacency` (NaN -> 0, negatives -> 0, diagonal -> 0), self-loops are
-set to 1 and the layer computes ``D^-1/2 (A + I) D^-1/2 (h W) + b``. With non-negative
-off-diagonal weights and unit self-loops every degree is >= 1, so the normalisation never
-divides by zero or takes the root of a negative number (the reference code produced NaN
-there). :func:`normalized_adjacency` computes the same matrix explicitly (for plots and
-tests).
+Every graph layer is a :class:`GCNLayer` (Kipf & Welling's graph convolution on a
+dense weighted graph): its adjacency first goes through :func:`clean_adjacency` (NaN -> 0,
+negatives -> 0, diagonal -> 0), self-loops are set to 1 and the layer computes
+``D^-1/2 (A + I) D^-1/2 (h W) + b``. With non-negative off-diagonal weights and unit
+self-loops every degree is >= 1, so the normalisation never divides by zero or takes the
+root of a negative number (the reference code produced NaN there).
+:func:`normalized_adjacency` computes the same matrix explicitly (for plots and tests).
+The layer's parameters are named and initialised as PyTorch Geometric's
+:class:`~torch_geometric.nn.DenseGCNConv` names and initialises them (``lin.weight``,
+``bias``; Glorot weights from the same random draws, zero bias): checkpoints load
+unchanged, seeded training is unchanged, and PyG's dense and sparse layers given the
+same state dict compute the same numbers (``tests/models/test_graph.py``).
 
 A stack of layers (:class:`_GCNStack`) builds ``A + I`` and ``d = deg^-1/2`` once per
-forward and applies each layer as ``d * ((A + I) @ (d * h W)) + b``, the same product as
-``DenseGCNConv(h, A)`` (equal to float rounding) without re-normalising the M x M matrix
-in every layer (the layer's own ``forward`` clones, fills, sums and scales it twice on
-each call) and without an M x M normalised copy: for GCN-E, M = N^2 nodes, so these are
-the largest tensors of graph pre-training. Under autocast the matrix is cast once, not
-per layer. One-node graphs (``self_edges``: N graphs of one node) have ``A + I = [1]``
-and skip the adjacency altogether.
+forward and applies each layer as ``d * ((A + I) @ (d * h W)) + b``, without
+re-normalising the M x M matrix in every layer and without an M x M normalised copy: for
+GCN-E, M = N^2 nodes, so these are the largest tensors of graph pre-training. Under
+autocast the matrix is cast once, not per layer. One-node graphs (``self_edges``: N
+graphs of one node) have ``A + I = [1]`` and skip the adjacency altogether.
 """
 
 from __future__ import annotations
 
-import warnings
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-with warnings.catch_warnings():
-    # PyG's import calls torch.jit.script, which torch deprecates: not actionable here
-    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
-    from torch_geometric.nn import DenseGCNConv
 
 from gmiqa.errors import ConfigError
 
@@ -156,15 +153,60 @@ class NodeBuilder(nn.Module):
         return self.mlp(x)
 
 
+class GCNLayer(nn.Module):
+    """One graph convolution on a dense weighted graph: ``D^-1/2 (A + I) D^-1/2 (h W) + b``.
+
+    Taught in ``notebooks/04_distortion_graph.ipynb``. ``lin`` (``h W``, no bias) and
+    ``bias`` are named and initialised as in PyG's ``DenseGCNConv`` (see the module
+    docstring), so a state dict moves between the two unchanged.
+
+    Shape: ``h`` ``(M, in_channels)`` or ``(B, M, in_channels)`` with edge weights ``adj``
+    ``(M, M)`` or ``(B, M, M)`` -> ``(..., M, out_channels)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.lin = nn.Linear(self.in_channels, self.out_channels, bias=False)
+        self.bias = nn.Parameter(torch.empty(self.out_channels))
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Glorot-uniform weights (bound sqrt(6 / (fan_in + fan_out))), zero bias."""
+        bound = math.sqrt(6.0 / (self.out_channels + self.in_channels))
+        self.lin.weight.uniform_(-bound, bound)
+        self.bias.zero_()
+
+    def affine(self, h: Tensor) -> Tensor:
+        """``h W + b``: the layer on a one-node graph, whose normalised adjacency is [[1]]."""
+        return self.lin(h) + self.bias
+
+    def propagate(self, h: Tensor, a: Tensor, d: Tensor) -> Tensor:
+        """The layer given ``A + I`` and ``d = deg^-1/2`` (``(..., M, 1)``) of
+        :func:`self_loop_adjacency`: ``d * ((A + I) @ (d * h W)) + b``, without forming the
+        normalised matrix."""
+        return d * torch.matmul(a, d * self.lin(h)) + self.bias
+
+    def forward(self, h: Tensor, adj: Tensor) -> Tensor:
+        a, d = self_loop_adjacency(adj)
+        dtype = _autocast_dtype(a)
+        return self.propagate(h, a if dtype is None else a.to(dtype), d.unsqueeze(-1))
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}"
+
+
 class _GCNStack(nn.Module):
-    """``layers`` DenseGCNConv layers with ReLU between them (none after the last)."""
+    """``layers`` :class:`GCNLayer` layers with ReLU between them (none after the last),
+    sharing one ``A + I`` and ``deg^-1/2`` per forward."""
 
     def __init__(self, in_dim: int, out_dim: int, layers: int) -> None:
         super().__init__()
         if int(layers) < 1:
             raise ConfigError(f"a GCN needs at least one layer, got layers={layers!r}")
         dims = [in_dim] + [out_dim] * int(layers)
-        self.convs = nn.ModuleList(DenseGCNConv(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.convs = nn.ModuleList(GCNLayer(a, b) for a, b in zip(dims[:-1], dims[1:]))
 
     def forward(self, h: Tensor, adj: Tensor | None) -> Tensor:
         """``h`` (M, F) or (B, M, F) and ``adj`` (M, M) or (B, M, M) edge weights.
@@ -175,9 +217,7 @@ class _GCNStack(nn.Module):
         h = h.unsqueeze(0) if squeeze else h
         if h.shape[-2] == 1:  # D^-1/2 (A + I) D^-1/2 == [[1]]: the layers are affine maps
             for i, conv in enumerate(self.convs):
-                h = conv.lin(F.relu(h) if i else h)
-                if conv.bias is not None:
-                    h = h + conv.bias
+                h = conv.affine(F.relu(h) if i else h)
             return h.squeeze(0) if squeeze else h
         a, d = self_loop_adjacency(adj)
         d = d.unsqueeze(-1)
@@ -185,20 +225,7 @@ class _GCNStack(nn.Module):
         if dtype is not None:
             a = a.to(dtype)  # once for every layer (autocast casts it in each matmul); d float32
         for i, conv in enumerate(self.convs):
-            out = conv.lin(F.relu(h) if i else h)
-            # DenseGCNConv: (d_i a_ij d_j) @ out + b, without forming the normalised matrix
-            out = d * torch.matmul(a, d * out)
-            h = out + conv.bias if conv.bias is not None else out
-        return h.squeeze(0) if squeeze else h
-
-    def reference_forward(self, h: Tensor, adj: Tensor) -> Tensor:
-        """The previous code path: each DenseGCNConv normalises the adjacency itself (tests)."""
-        squeeze = h.dim() == 2
-        adj = clean_adjacency(adj)
-        for i, conv in enumerate(self.convs):
-            if i:
-                h = F.relu(h)
-            h = conv(h, adj, add_loop=True)
+            h = conv.propagate(F.relu(h) if i else h, a, d)
         return h.squeeze(0) if squeeze else h
 
 

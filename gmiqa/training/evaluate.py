@@ -22,13 +22,13 @@ from gmiqa.errors import ImageReadError
 from gmiqa.images import image_size
 from gmiqa.inference import (
     model_from_checkpoint,
-    print_pretraining_warning,
     recipe_resize,
     recipe_scoring,
     score_windows,
 )
 from gmiqa.metrics import correlation_metrics, per_group_srocc
 from gmiqa.provenance import provenance
+from gmiqa.score_output import print_pretraining_warning
 
 
 def image_sizes(

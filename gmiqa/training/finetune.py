@@ -165,7 +165,7 @@ def _split_result(profile: Profile, model, dataset, train_idx, test_idx, dev, cl
     s = profile.finetune
     freeze_backbone(model, False)
     pred = predict(model, dataset, test_idx, dev, s.batch_size, profile.amp, cl,
-                   s.crop, s.eval_crops, resize_short=s.resize_short)  # fmt: skip
+                   s.crop, s.eval_grid_side, resize_short=s.resize_short)  # fmt: skip
     out = evaluate_predictions(pred)
     out["history"] = result.history
     out["train_size"] = int(len(train_idx))

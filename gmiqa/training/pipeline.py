@@ -30,18 +30,17 @@ from gmiqa.datasets.synthetic import SyntheticIQADataset
 from gmiqa.errors import CheckpointError, ConfigError, DatasetError
 from gmiqa.images import image_size
 from gmiqa.profiles import Profile, get_profile
+from gmiqa.stages import CHECKPOINT_STAGES, PRETRAINING_STAGES
 from gmiqa.training.finetune import finetune_config, init_fingerprint, run_finetune
 from gmiqa.training.meta import meta_config, train_meta
 from gmiqa.training.pretrain import pretrain_config, train_graph
 from gmiqa.training.probe import ensure_probe
 
-STAGES = ("meta", "graph", "finetune")
-
 
 def checkpoint_path(run_dir: str | os.PathLike, stage: str) -> Path:
     """Where ``stage``'s checkpoint lives in ``run_dir``."""
-    if stage not in STAGES:
-        raise ConfigError(f"unknown stage {stage!r}: choose one of {', '.join(STAGES)}")
+    if stage not in CHECKPOINT_STAGES:
+        raise ConfigError(f"unknown stage {stage!r}: choose one of {', '.join(CHECKPOINT_STAGES)}")
     return Path(run_dir) / "checkpoints" / f"{stage}.safetensors"
 
 
@@ -237,9 +236,6 @@ def named_dataset(name: str, root, profile: Profile | str, run_dir: str | os.Pat
     return key, load_dataset(key, root)
 
 
-PRETRAINED_INITS = ("meta", "graph", "graph_nometa")
-
-
 def resolve_init(init: str, profile: Profile | str, run_dir: str | os.PathLike,
                  device: str | torch.device = "auto", seed: int = 0, pristine=None,
                  progress: bool = True, data=None, backbone_weights=None) -> Path | None:  # fmt: skip
@@ -254,7 +250,7 @@ def resolve_init(init: str, profile: Profile | str, run_dir: str | os.PathLike,
     key = init.strip().lower()
     if key in ("none", "scratch", ""):
         return None
-    if key in PRETRAINED_INITS:
+    if key in PRETRAINING_STAGES:
         data = data() if callable(data) else data
         stage = "graph" if key == "graph_nometa" else key
         return ensure_stage(stage, profile, run_dir, device, seed, pristine, progress, data,

@@ -1,10 +1,13 @@
 import pytest
 import torch
+import torch.nn.functional as F
+from torch.func import functional_call
 from torch_geometric.nn import DenseGCNConv, GCNConv
 
 from gmiqa.errors import ConfigError
 from gmiqa.models import (
     EdgeBuilder,
+    GCNLayer,
     NodeBuilder,
     NodeGCN,
     clean_adjacency,
@@ -101,11 +104,26 @@ def test_node_gcn_is_permutation_equivariant():
 
 
 # ---- the adjacency normalised once per forward (issue 13) ---------------------------------
+def _reference_forward(stack, h, adj):
+    """The previous code path: PyG's DenseGCNConv, called as PyG documents it, in each layer
+    (each one normalising the adjacency itself), computing with the stack's own parameters
+    (so gradients reach them)."""
+    squeeze = h.dim() == 2
+    adj = clean_adjacency(adj)
+    for i, layer in enumerate(stack.convs):
+        if i:
+            h = F.relu(h)
+        with torch.random.fork_rng(devices=[]):  # building a layer draws random numbers
+            conv = DenseGCNConv(layer.in_channels, layer.out_channels).to(h.device)
+        h = functional_call(conv, dict(layer.named_parameters()), (h, adj), {"add_loop": True})
+    return h.squeeze(0) if squeeze else h
+
+
 def _stack_outputs_and_grads(stack, h, adj, reference: bool):
     h = h.clone().requires_grad_(True)
     adj = adj.clone().requires_grad_(True)
     stack.zero_grad(set_to_none=True)
-    out = stack.reference_forward(h, adj) if reference else stack(h, adj)
+    out = _reference_forward(stack, h, adj) if reference else stack(h, adj)
     (out * torch.linspace(-1, 1, out.numel()).reshape(out.shape)).sum().backward()
     grads = [h.grad, adj.grad] + [p.grad for p in stack.parameters()]
     return out.detach(), grads
@@ -141,13 +159,13 @@ def test_one_node_graphs_are_exact_and_bf16_autocast_is_close():
     stack = _GCNStack(6, 3, layers=2)
     single = torch.randn(4, 1, 6)
     torch.testing.assert_close(
-        stack(single, None), stack.reference_forward(single, torch.randn(4, 1, 1)), rtol=0, atol=0
+        stack(single, None), _reference_forward(stack, single, torch.randn(4, 1, 1)), rtol=0, atol=0
     )
     gcn_e = EdgeBuilder(6, 3, layers=2)
     h = torch.randn(10, 6)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         new = gcn_e(h)
-        old = gcn_e.gcn.reference_forward(h, cosine_adjacency(h))
+        old = _reference_forward(gcn_e.gcn, h, cosine_adjacency(h))
     assert new.dtype == old.dtype
     torch.testing.assert_close(new.float(), old.float(), rtol=2e-2, atol=2e-2)
 
@@ -173,7 +191,7 @@ def test_gmiqa_graph_equals_the_previous_code_path(monkeypatch):
         return out, f.grad, grads
 
     new, new_f, new_g = run()
-    monkeypatch.setattr(_GCNStack, "forward", _GCNStack.reference_forward)
+    monkeypatch.setattr(_GCNStack, "forward", _reference_forward)
     old, old_f, old_g = run()
     for name in ("graph_code", "nodes", "edges", "adjacency", "level_mu", "level_sigma"):
         torch.testing.assert_close(getattr(new, name), getattr(old, name), rtol=1e-5, atol=1e-5)
@@ -181,3 +199,57 @@ def test_gmiqa_graph_equals_the_previous_code_path(monkeypatch):
     assert new_g.keys() == old_g.keys()
     for name in new_g:
         torch.testing.assert_close(new_g[name], old_g[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+# ---- the GCN layer owns its maths; PyG's layer is the reference ---------------------------
+@pytest.mark.parametrize("dims", [(5, 4), (2048, 64), (64, 64)])
+def test_gcn_layer_starts_as_dense_gcn_conv_and_shares_its_state_dict(dims):
+    """Same seed: the same weights and the same random numbers after (seeded training is
+    unchanged); the same state-dict keys, so checkpoints written before load unchanged."""
+    torch.manual_seed(3)
+    pyg = DenseGCNConv(*dims)
+    after_pyg = torch.rand(4)
+    torch.manual_seed(3)
+    own = GCNLayer(*dims)
+    after_own = torch.rand(4)
+    assert sorted(own.state_dict()) == sorted(pyg.state_dict()) == ["bias", "lin.weight"]
+    for key, value in pyg.state_dict().items():
+        assert torch.equal(own.state_dict()[key], value), key
+    assert torch.equal(after_own, after_pyg)
+
+
+def test_gcn_layer_computes_what_dense_and_sparse_pyg_layers_compute():
+    w = _weighted_graph(9, seed=4)
+    torch.manual_seed(5)
+    own = GCNLayer(6, 4)
+    with torch.no_grad():
+        own.bias.normal_()  # a non-zero bias, so that it is tested too
+    dense = DenseGCNConv(6, 4)
+    dense.load_state_dict(own.state_dict())
+    sparse = GCNConv(6, 4, add_self_loops=True, normalize=True)
+    with torch.no_grad():
+        sparse.lin.weight.copy_(own.lin.weight)
+        sparse.bias.copy_(own.bias)
+    x = torch.randn(9, 6)
+    got = own(x, clean_adjacency(w))
+    torch.testing.assert_close(got, dense(x, clean_adjacency(w), add_loop=True).squeeze(0))
+    edge_index, edge_weight = dense_to_edge_list(w)
+    torch.testing.assert_close(got, sparse(x, edge_index, edge_weight), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got, normalized_adjacency(w) @ own.lin(x) + own.bias)
+
+
+def test_the_model_state_dict_keys_of_the_graph_layers_are_unchanged():
+    """Every graph layer of the assembled model is ``...convs.<i>.lin.weight`` and
+    ``...convs.<i>.bias``, the keys checkpoints written with PyG's layer hold."""
+    from gmiqa.models import build_model
+    from gmiqa.profiles import get_profile
+
+    model = build_model(get_profile("smoke").model)
+    keys = [k for k in model.state_dict() if ".convs." in k]
+    assert keys and {k.rsplit(".convs.", 1)[1].split(".", 1)[1] for k in keys} == {
+        "lin.weight", "bias",
+    }  # fmt: skip
+    assert {k.split(".convs.")[0] for k in keys} == {
+        "edge_builder.gcn",
+        "type_discriminator.gcn.gcn",
+    }
