@@ -80,6 +80,27 @@ def _split_seed_of(args) -> int:
     return args.seed if getattr(args, "split_seed", None) is None else int(args.split_seed)
 
 
+def _score_range(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--score-range", type=float, nargs=2, metavar=("LO", "HI"), default=None,
+                   help="--dataset folder: the scale of scores.csv (default: its dataset.json, "
+                        "else the scores' own minimum and maximum)")  # fmt: skip
+
+
+def _dataset(args, run_dir: Path | None):
+    """``(key, dataset)`` of ``--dataset``/``--root``; a real set is loaded once, in ``main``
+    before the run folder is touched, so that a bad one writes nothing."""
+    if getattr(args, "loaded_dataset", None) is not None:
+        return args.loaded_dataset
+    options = {}
+    if getattr(args, "score_range", None) is not None:
+        if str(args.dataset).lower() != "folder":
+            raise ConfigError("--score-range is for --dataset folder (the other sets' "
+                              "scales are published)")  # fmt: skip
+        options["score_range"] = tuple(args.score_range)
+    return pipeline.named_dataset(args.dataset, args.root, args.profile, run_dir, args.seed,
+                                  **options)  # fmt: skip
+
+
 def _compile(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the backbone of stages 2 and 3 (CUDA only; the "
@@ -137,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma list of inits fine-tuned on the same splits, e.g. none,meta,graph")  # fmt: skip
     p.add_argument("--pristine", type=Path, default=None,
                    help="pristine folder for pre-training stages")  # fmt: skip
+    _score_range(p)
     _pretrain_data(p)
     _split_seed(p)
     _backbone_weights(p)
@@ -154,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baselines", default="niqe,brisque",
                    help="baseline rows on the same splits (comma list of niqe, brisque; 'none' for none)")  # fmt: skip
     p.add_argument("--pristine", type=Path, default=None)
+    _score_range(p)
     _pretrain_data(p)
     _split_seed(p)
     _backbone_weights(p)
@@ -172,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="baselines: NIQE .mat/.npz, BRISQUE libsvm model or .npz (default: fit)")  # fmt: skip
     p.add_argument("--range-path", type=Path, default=None,
                    help="BRISQUE: the release's svm-scale range file, with --model-path")  # fmt: skip
+    _score_range(p)
 
     p = sub.add_parser("score", help="one quality score per image (higher = better): files, "
                        "folders, glob patterns", description="Score image files, folders (searched "
@@ -238,7 +262,7 @@ def _comma_list(text: str | None) -> list[str]:
 
 def cmd_finetune(args) -> int:
     run_dir = _run_dir(args)
-    key, dataset = pipeline.named_dataset(args.dataset, args.root, args.profile, run_dir, args.seed)
+    key, dataset = _dataset(args, run_dir)
     split_seed = _split_seed_of(args)
     results = run_dir / "results"
     if split_seed != args.seed:  # other splits from the same pre-training: kept apart
@@ -283,7 +307,7 @@ def cmd_evaluate(args) -> int:
         raise ConfigError("evaluate --method gmiqa needs --checkpoint CKPT")
     if method not in ("gmiqa", "niqe", "brisque"):
         raise ConfigError(f"unknown method {method!r}: choose gmiqa, niqe or brisque")
-    key, dataset = pipeline.named_dataset(args.dataset, args.root, args.profile, run_dir, args.seed)
+    key, dataset = _dataset(args, run_dir)
     out = run_dir / "results" / f"evaluate-{key}-{method}.json"
     options = {name: getattr(args, name) for name in ("model_path", "range_path")
                if getattr(args, name, None) is not None}  # fmt: skip
@@ -334,6 +358,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         get_profile(args.profile)  # an unknown profile fails before any work
         _apply_compile(args)
+        if (
+            args.command in ("finetune", "ablation", "evaluate")
+            and args.dataset.lower() != "synthetic"
+        ):
+            args.loaded_dataset = _dataset(args, None)
         with prepare_command(args):  # outputs checked, run folder locked, data chosen
             return COMMANDS[args.command](args)
     except GMIQAError as exc:
