@@ -299,14 +299,20 @@ def cmd_ablation(args) -> int:
     return cmd_finetune(args)
 
 
-def cmd_evaluate(args) -> int:
-    run_dir = _run_dir(args)
+def _method(args) -> str:
+    """``evaluate --method``, checked (gmiqa needs ``--checkpoint``) before data is read."""
     method = args.method.lower()
-    dev = resolve_device(args.device)
     if method == "gmiqa" and args.checkpoint is None:
         raise ConfigError("evaluate --method gmiqa needs --checkpoint CKPT")
     if method not in ("gmiqa", "niqe", "brisque"):
         raise ConfigError(f"unknown method {method!r}: choose gmiqa, niqe or brisque")
+    return method
+
+
+def cmd_evaluate(args) -> int:
+    run_dir = _run_dir(args)
+    method = _method(args)
+    dev = resolve_device(args.device)
     key, dataset = _dataset(args, run_dir)
     out = run_dir / "results" / f"evaluate-{key}-{method}.json"
     options = {name: getattr(args, name) for name in ("model_path", "range_path")
@@ -362,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
             args.command in ("finetune", "ablation", "evaluate")
             and args.dataset.lower() != "synthetic"
         ):
+            if args.command == "evaluate":
+                _method(args)  # the command's own options first
             args.loaded_dataset = _dataset(args, None)
         with prepare_command(args):  # outputs checked, run folder locked, data chosen
             return COMMANDS[args.command](args)
