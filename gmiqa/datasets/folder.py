@@ -169,8 +169,6 @@ def _check_header(path: Path, place: str) -> None:
     its header fails, naming itself, when it is first decoded.
     """
     try:
-        if path.stat().st_size == 0:
-            raise DatasetError(f"{place}: image {path.name!r} is an empty file (0 bytes)")
         with Image.open(path) as img:
             width, height = img.size
     except UnidentifiedImageError:
@@ -221,7 +219,7 @@ def load_folder(
     position = {h: i for i, h in enumerate(header)}
 
     index = _CaseIndex(root)
-    seen: dict[str, int] = {}  # resolved relative path (lower case) -> line
+    seen: dict[tuple[int, int], tuple[int, str]] = {}  # (device, inode) -> (line, name)
     groups: dict[str, int] = {}
     names, paths, raw, std, ref_ids = [], [], [], [], []
     case_matched: list[tuple[int, str, str]] = []
@@ -247,12 +245,17 @@ def load_folder(
             case_matched.append((line, name, rel))
         if path.is_dir():
             raise DatasetError(f"{place}: image {name!r} is a folder, not an image file")
-        key = os.path.normcase(os.path.normpath(rel)).lower()
+        st = path.stat()
+        key = (st.st_dev, st.st_ino)  # one file, however it is spelled or linked
         if key in seen:
+            first, first_name = seen[key]
+            also = "" if first_name == name else f" as {first_name!r}"
             raise DatasetError(
-                f"{place}: image {name!r} is listed twice (first on line {seen[key]})"
+                f"{place}: image {name!r} is listed twice (first on line {first}{also})"
             )
-        seen[key] = line
+        seen[key] = (line, name)
+        if st.st_size == 0:
+            raise DatasetError(f"{place}: image {name!r} is an empty file (0 bytes)")
         _check_header(path, place)
         raw.append(_number(cells[position[score_col]], score_col, place))
         if std_col is not None:
@@ -327,17 +330,18 @@ def write_folder(
     their record names, ``scores.csv`` lists each ``raw_score`` in the dataset's order
     (``mos``, or ``dmos`` when lower is better; ``group`` when contents repeat), and
     ``dataset.json`` records the scale: ``score_range`` and ``higher_is_better`` default
-    to the set's row of :mod:`gmiqa.datasets.table`. :func:`load_folder` then gives the same
+    to the set's row of :mod:`gmiqa.datasets.table` (a folder set's: its own). :func:`load_folder` then gives the same
     scores, order and splits as the set's own loader.
     """
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise DatasetError(f"{dest}: exists and is not an empty folder; choose a new one")
     entry = DATASETS.get(getattr(dataset, "name", ""))
-    if score_range is None and entry is not None:
-        score_range = entry.score_range
+    source = getattr(dataset, "source", None) or {}  # a folder set: its own scale
+    if score_range is None:
+        score_range = source.get("score_range") or (entry.score_range if entry else None)
     if higher_is_better is None:
-        higher_is_better = entry.higher_is_better if entry is not None else True
+        higher_is_better = source.get("higher_is_better", entry.higher_is_better if entry else True)
     records = list(dataset.records)
     ref_ids = [r.ref_id for r in records]
     grouped = len(set(ref_ids)) < len(ref_ids)

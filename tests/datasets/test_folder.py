@@ -149,6 +149,7 @@ REFUSALS = [
     ("infinite", "image,mos\na.png,-inf\n", None, "line 2: mos '-inf' is NaN or infinite"),
     ("duplicate", "image,mos\na.png,1\nb.png,2\na.png,3\n", None, "line 4: image 'a.png' is listed twice (first on line 2)"),
     ("duplicate by case", "image,mos\na.png,1\nA.PNG,3\n", None, "line 3: image 'A.PNG' is listed twice"),
+    ("duplicate by link", "image,mos\na.png,1\nc.png,3\n", lambda r: ((r / "c.png").unlink(), os.symlink("a.png", r / "c.png")), "line 3: image 'c.png' is listed twice (first on line 2 as 'a.png')"),
     ("header only", "image,mos\n", None, "lists no images"),
     ("empty file", "", None, "empty; it needs a header row"),
     ("no score column", "image,quality\na.png,1\n", None, "line 1: header ['image', 'quality'] names no score"),
@@ -219,6 +220,13 @@ def test_score_range_option(tmp_path, capsys, argv, words):
     assert code == 2 and len(err) == 1 and words in err[0] and not runs.exists()
 
 
+def test_two_files_differing_in_case_are_two_photos(tmp_path):
+    root = make_folder(tmp_path / "f", "image,mos\na.png,1\nA.png,2\n", ["a.png", "A.png"])
+    assert [Path(r.path).name for r in load_folder(root, score_range=(0, 5)).records] == [
+        "a.png", "A.png",
+    ]  # fmt: skip
+
+
 def test_two_folders_never_share_a_fingerprint(tmp_path):
     a = load_folder(make_folder(tmp_path / "a", FOUR_CSV, FOUR), score_range=(0, 5))
     b = load_folder(make_folder(tmp_path / "b", FOUR_CSV, FOUR), score_range=(0, 5))
@@ -257,6 +265,12 @@ def test_written_folder_reads_as_the_official_layout(livec_small, tmp_path):
     assert folder.source["score_range_from"] == "dataset.json"
     with pytest.raises(DatasetError, match="not an empty folder"):
         write_folder(livec, tmp_path / "f")
+    # a folder set written again keeps its own scale and direction (DMOS here)
+    text = "image,dmos\na.png,0\nb.png,10\nc.png,40\n"
+    dmos = load_folder(make_folder(tmp_path / "d", text, FOUR[:3]), score_range=(0, 50))
+    again = load_folder(write_folder(dmos, tmp_path / "d2"))
+    assert [r.score for r in again.records] == [r.score for r in dmos.records]
+    assert [r.score for r in dmos.records] == pytest.approx([1.0, 0.8, 0.2], abs=1e-15)
 
 
 def _run(capsys, *argv) -> str:
