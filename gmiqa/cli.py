@@ -64,6 +64,27 @@ def _split_seed(p: argparse.ArgumentParser) -> None:
                         "the same pre-training, into OUT/<profile>/results/split-seed-N")  # fmt: skip
 
 
+def _score_range(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--score-range", type=float, nargs=2, metavar=("LO", "HI"), default=None,
+                   help="--dataset folder: the scale of scores.csv (default: its dataset.json, "
+                        "else the scores' own minimum and maximum)")  # fmt: skip
+
+
+def _dataset(args, profile, run_dir: Path | None, seed: int):
+    """``(key, dataset)`` of ``--dataset``/``--root``; a real set is loaded once, in ``main``
+    before the run folder is touched, so that a bad one writes nothing."""
+    if getattr(args, "loaded_dataset", None) is not None:
+        return args.loaded_dataset
+    options = {}
+    if getattr(args, "score_range", None) is not None:
+        if str(args.dataset).lower() != "folder":
+            raise ConfigError("--score-range is for --dataset folder (the other sets' "
+                              "scales are published)")  # fmt: skip
+        options["score_range"] = tuple(args.score_range)
+    return pipeline.named_dataset(args.dataset, args.root, profile, run_dir, seed,
+                                  **options)  # fmt: skip
+
+
 def _compile(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the backbone of stages 2 and 3 (CUDA only; the "
@@ -111,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma list of inits fine-tuned on the same splits, e.g. none,meta,graph")  # fmt: skip
     p.add_argument("--pristine", type=Path, default=None,
                    help="pristine folder for pre-training stages")  # fmt: skip
+    _score_range(p)
     _pretrain_data(p)
     _split_seed(p)
     _backbone_weights(p)
@@ -128,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baselines", default="niqe,brisque",
                    help="baseline rows on the same splits (comma list of niqe, brisque; 'none' for none)")  # fmt: skip
     p.add_argument("--pristine", type=Path, default=None)
+    _score_range(p)
     _pretrain_data(p)
     _split_seed(p)
     _backbone_weights(p)
@@ -146,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="baselines: NIQE .mat/.npz, BRISQUE libsvm model or .npz (default: fit)")  # fmt: skip
     p.add_argument("--range-path", type=Path, default=None,
                    help="BRISQUE: the release's svm-scale range file, with --model-path")  # fmt: skip
+    _score_range(p)
 
     p = sub.add_parser("score", help="one quality score per image (higher = better): files, "
                        "folders, glob patterns", description="Score image files, folders (searched "
@@ -274,7 +298,7 @@ def cmd_pretrain(args, inputs: CommandInputs) -> int:
 def cmd_finetune(args, inputs: CommandInputs) -> int:
     """``finetune`` (one init, or ``--compare-init``) and ``ablation`` (``--inits``)."""
     run_dir, profile = inputs.run_dir, inputs.profile
-    key, dataset = pipeline.named_dataset(args.dataset, args.root, profile, run_dir, inputs.seed)
+    key, dataset = _dataset(args, profile, run_dir, inputs.seed)
     split_seed = inputs.seed if args.split_seed is None else int(args.split_seed)
     results = run_dir / "results"
     if split_seed != inputs.seed:  # other splits from the same pre-training: kept apart
@@ -305,15 +329,20 @@ def cmd_finetune(args, inputs: CommandInputs) -> int:
     return 0
 
 
-def cmd_evaluate(args, inputs: CommandInputs) -> int:
+def _method(args) -> str:
+    """``evaluate --method``, checked (gmiqa needs ``--checkpoint``) before data is read."""
     method = args.method.lower()
-    dev = resolve_device(inputs.device)
     if method == "gmiqa" and args.checkpoint is None:
         raise ConfigError("evaluate --method gmiqa needs --checkpoint CKPT")
     if method not in ("gmiqa", "niqe", "brisque"):
         raise ConfigError(f"unknown method {method!r}: choose gmiqa, niqe or brisque")
-    key, dataset = pipeline.named_dataset(args.dataset, args.root, inputs.profile,
-                                          inputs.run_dir, inputs.seed)  # fmt: skip
+    return method
+
+
+def cmd_evaluate(args, inputs: CommandInputs) -> int:
+    method = _method(args)
+    dev = resolve_device(inputs.device)
+    key, dataset = _dataset(args, inputs.profile, inputs.run_dir, inputs.seed)
     out = inputs.run_dir / "results" / f"evaluate-{key}-{method}.json"
     options = {name: getattr(args, name) for name in ("model_path", "range_path")
                if getattr(args, name, None) is not None}  # fmt: skip
@@ -362,6 +391,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         inputs = command_inputs(args, argv)  # an unknown profile fails before any work
+        if (
+            args.command in ("finetune", "ablation", "evaluate")
+            and args.dataset.lower() != "synthetic"
+        ):  # a real set is read before the run folder is touched: a bad one writes nothing
+            if args.command == "evaluate":
+                _method(args)  # the command's own options first
+            args.loaded_dataset = _dataset(args, inputs.profile, None, inputs.seed)
         with prepare_command(inputs) as ready:  # outputs checked, folder locked, data chosen
             return COMMANDS[args.command](args, ready)
     except GMIQAError as exc:

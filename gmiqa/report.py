@@ -95,10 +95,14 @@ def finetune_result(
     }
     if raw.get("per_type_srocc_median"):
         metrics["per_type_srocc_median"] = dict(raw["per_type_srocc_median"])
+    dataset = config.get("dataset") or raw["provenance"].get("dataset") or ""
+    source = raw["provenance"].get("data_source") or {}
+    if source.get("name"):  # a folder of rated photos is shown by its name (datasets.folder)
+        dataset = f"{dataset}: {source['name']}"
     block = {
         **raw["provenance"],
         "profile": profile or "",
-        "dataset": config.get("dataset") or raw["provenance"].get("dataset") or "",
+        "dataset": dataset,
         "command": command,
         "init": init or _init_from_name(path),
         "init_checkpoint": config.get("init"),

@@ -12,6 +12,7 @@ they take seconds on a CPU and need nothing but this repository:
   -> a file in TMP;
 - ``--root`` of a real set -> a fixture in that set's official layout (the writers of
   ``tests/datasets/conftest.py``, images enlarged to 160x128 so the smoke profile can train on them);
+  of ``--dataset folder`` -> the LIVEC fixture written by ``gmiqa.datasets.write_folder``;
   ``--pristine`` (and ``--root`` of the synthetic set) -> a folder of a few photos;
 - ``--backbone-weights F`` -> the smoke backbone's weights saved as F's file type;
 - ``livec-dev --release D`` -> a LIVEC release in the official layout holding the 300
@@ -221,6 +222,10 @@ class Fixtures:
             root = self.tmp / "fixtures" / key
             if key == "livec":
                 folder = _livec(root)
+            elif key == "folder":  # your own photos: the LIVEC fixture written as a folder
+                from gmiqa.datasets import load_livec, write_folder
+
+                folder = write_folder(load_livec(self.dataset("livec")), root)
             else:
                 layouts = _layouts_module()
                 maker = {"kadid10k": layouts.make_kadid, "koniq10k": layouts.make_koniq,

@@ -121,6 +121,15 @@ def _(m):
     assert m["second_lock_refused"] is True  # one command per run folder
     assert m["stale_temporaries_removed"] == 1  # the temporary a kill left, and nothing else
     assert m["finetune_splits_match_results"] is True  # the splits the results were made on
+    # the round trip on a folder of rated photos (gmiqa.datasets.folder)
+    assert m["folder_images"] == 8 * (m["folder_groups"]) and m["folder_groups"] >= 2
+    assert m["folder_score_max_diff"] < 1e-12  # written as DMOS on 0..10, read back
+    assert m["folder_finetune_exit"] == 0 and m["folder_evaluate_exit"] == 0
+    assert m["folder_evaluate_images"] == 16  # the two held-out scenes
+    assert _finite(m["folder_evaluate_srocc"]) and -1.0 <= m["folder_evaluate_srocc"] <= 1.0
+    assert m["folder_provenance_name"] == "held-out photos"
+    assert _finite(m["folder_new_photo_score"])
+    assert m["folder_bad_row_exit"] == 2 and m["folder_bad_row_wrote"] is False
     if "csiq_sample_srocc" in m:
         assert _finite(m["csiq_sample_srocc"]) and -1.0 <= m["csiq_sample_srocc"] <= 1.0
 

@@ -91,6 +91,18 @@ def test_finetune_results_become_a_result_with_their_command(tmp_path):
     assert doc["metrics"]["per_split"]["srocc"] == [0.5, 0.5]
 
 
+def test_a_folder_result_is_shown_by_its_name_beside_the_paper_sets(tmp_path):
+    path = _finetune_json(tmp_path / "finetune-folder-graph.json")
+    raw = json.loads(path.read_text())
+    raw["config"]["dataset"] = "folder"
+    raw["provenance"]["data_source"] = {"name": "lab photos", "images": 40}
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    doc = report.finetune_result(path, "gmiqa finetune --dataset folder --root DIR")
+    assert doc["provenance"]["dataset"] == "folder: lab photos"
+    markdown = report.overall_table(paper_results(), [doc]).to_markdown()
+    assert _row_cells(markdown, "folder: lab photos")["SROCC"] == "0.500"
+
+
 def test_a_number_without_a_result_is_refused():
     table = report.ResultsTable("t", ["set"], [], ["SROCC"])
     with pytest.raises(ValueError, match="no result with provenance"):

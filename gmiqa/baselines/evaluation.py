@@ -20,7 +20,7 @@ from gmiqa.atomic import atomic_write_json
 from gmiqa.baselines.brisque import BRISQUE, brisque_features
 from gmiqa.baselines.niqe import NIQE, default_niqe
 from gmiqa.baselines.nss import tensor_to_numpy
-from gmiqa.datasets.base import record_field
+from gmiqa.datasets.base import record_field, source_provenance
 from gmiqa.datasets.splits import finetune_splits
 from gmiqa.datasets.table import split_by_for
 from gmiqa.errors import ConfigError
@@ -378,7 +378,7 @@ def evaluate_baseline_file(method: str, dataset, key: str, out: str | os.PathLik
                    "split_by": by, "profile": profile.name, "seed": seed, **options},
         "per_split": res["per_split"],
         "summary": res["summary"],
-        "provenance": provenance(device=str(device)),
+        "provenance": provenance(device=str(device), **source_provenance(dataset)),
     }  # fmt: skip
     atomic_write_json(out, record)
     return record

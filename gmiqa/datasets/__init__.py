@@ -26,6 +26,7 @@ from gmiqa.datasets.download import (
     ensure_dataset,
     safe_extract,
 )
+from gmiqa.datasets.folder import load_folder, write_folder
 from gmiqa.datasets.kadid import load_kadid10k
 from gmiqa.datasets.koniq import load_koniq10k
 from gmiqa.datasets.live import load_live
@@ -58,7 +59,8 @@ def load_dataset(name: str, root: str | os.PathLike, **options) -> ImageListData
     "kadid10k", "LIVEC", "tid2013", ...) from ``root`` (the set's folder or its parent).
 
     ``options`` go to the loader (e.g. ``realigned=True`` for LIVE, ``resolution="512x384"``
-    for KonIQ, ``transform``). Never downloads; see ``ensure_dataset`` and ``download``.
+    for KonIQ, ``score_range=(1, 5)`` for ``"folder"``: your own photos with a
+    ``scores.csv``, :func:`load_folder`; ``transform``). Never downloads; see ``ensure_dataset`` and ``download``.
     Taught in ``notebooks/07_finetuning.ipynb``.
     """
     return LOADERS[canonical_name(name)](root, **options)
@@ -85,6 +87,7 @@ __all__ = [
     "fit_to_size",
     "get_dataset_info",
     "load_csiq",
+    "load_folder",
     "load_dataset",
     "load_kadid10k",
     "load_koniq10k",
@@ -100,4 +103,5 @@ __all__ = [
     "packaged_image_paths",
     "record_field",
     "safe_extract",
+    "write_folder",
 ]

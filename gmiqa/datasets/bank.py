@@ -376,6 +376,9 @@ def dataset_fingerprint(dataset) -> str:
             except OSError:
                 raise DatasetError(f"{path}: image listed in the score file is missing") from None
             digest.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    source = getattr(dataset, "source", None)
+    if source:  # a folder set: its name and score file too (official sets: None, unchanged)
+        digest.update(json.dumps(source, sort_keys=True).encode())
     return digest.hexdigest()[:16]
 
 

@@ -109,6 +109,14 @@ def read_score_text(path: str | os.PathLike) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read score file ({exc.strerror or exc})") from None
+    return decode_score_bytes(data, path)
+
+
+def decode_score_bytes(data: bytes, path: str | os.PathLike) -> str:
+    """The bytes of score file ``path`` as text, as :func:`read_score_text` reads them.
+
+    See ``notebooks/07_finetuning.ipynb``.
+    """
     if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (spreadsheet exports)
         data = data[3:]
     try:
@@ -170,6 +178,8 @@ class ImageListDataset(Dataset):
         self.name = name
         self.root = Path(root) if root is not None else None
         self.transform = transform
+        # where the records came from, for provenance and the fingerprint (folder sets)
+        self.source: dict | None = None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -188,6 +198,16 @@ class ImageListDataset(Dataset):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {len(self)} images, root={self.root})"
+
+
+def source_provenance(dataset) -> dict:
+    """``{"data_source": dataset.source}`` for a set that names its source (a folder set,
+    :func:`gmiqa.datasets.folder.load_folder`), else ``{}``: provenance blocks add it.
+
+    See ``notebooks/07_finetuning.ipynb``.
+    """
+    source = getattr(dataset, "source", None)
+    return {"data_source": dict(source)} if source else {}
 
 
 def resolve_root(root: str | os.PathLike, default_dir: str, markers: Sequence[str]) -> Path:

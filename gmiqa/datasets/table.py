@@ -21,17 +21,19 @@ from gmiqa.errors import ConfigError
 class DatasetEntry:
     """One IQA set. Taught in ``notebooks/07_finetuning.ipynb``.
 
-    ``score_range``: the published score scale (MOS or DMOS), mapped onto [0, 1];
+    ``score_range``: the published score scale (MOS or DMOS), mapped onto [0, 1] (None
+    for ``folder``: each folder declares its own or has it inferred);
     ``higher_is_better``: its direction (DMOS: False; the loaders flip it);
     ``split_by``: "reference" where contents repeat (synthetic and simulated
-    distortions), "image" for authentic sets (one image per content);
+    distortions), "image" for authentic sets (one image per content); ``folder`` splits
+    by its ``group`` column, each image its own content without one (the by-image split);
     ``loader``: ``"module:function"`` in ``gmiqa.datasets`` (None: built, not loaded);
     ``registry``: described in ``data/registry.json`` (downloadable files, citation).
     """
 
     name: str
     split_by: str
-    score_range: tuple[float, float]
+    score_range: tuple[float, float] | None
     higher_is_better: bool
     loader: str | None
     registry: bool = True
@@ -66,11 +68,12 @@ DATASETS: dict[str, DatasetEntry] = {e.name: e for e in (
     DatasetEntry("csiq", "reference", (0.0, 1.0), False, "csiq:load_csiq"),
     DatasetEntry("tid2013", "reference", (0.0, 9.0), True, "tid2013:load_tid2013",
                  aliases=("tid",)),
+    DatasetEntry("folder", "reference", None, True, "folder:load_folder", registry=False),
 )}
 # fmt: on
 # How each set is split (method.md, Evaluation): by content where contents repeat.
 SPLIT_BY = {name: e.split_by for name, e in DATASETS.items()}
-# The real sets: loaded from a folder, described in the registry.
+# The real sets: loaded from a folder (the official ones also described in the registry).
 KNOWN = tuple(name for name, e in DATASETS.items() if e.loader is not None)
 ALIASES = {alias: e.name for e in DATASETS.values() for alias in e.aliases}
 

@@ -17,6 +17,7 @@ import torch
 
 from gmiqa.atomic import atomic_write_json
 from gmiqa.baselines.evaluation import baseline_summary_line, evaluate_baseline_file
+from gmiqa.datasets.base import source_provenance
 from gmiqa.device import autocast, to_device_images
 from gmiqa.errors import ImageReadError
 from gmiqa.images import image_size
@@ -174,7 +175,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, dataset, key: str,
         **evaluate_predictions(pred),
         "predictions": {"name": pred["name"].tolist(), "pred": pred["pred"].tolist(),
                         "target": pred["target"].tolist()},
-        "provenance": provenance(device=str(device)),
+        "provenance": provenance(device=str(device), **source_provenance(dataset)),
     }  # fmt: skip
     atomic_write_json(out, record)
     return record

@@ -33,6 +33,7 @@ from gmiqa.atomic import atomic_write_json
 from gmiqa.baselines import evaluate_splits
 from gmiqa.checkpoint import load_weights, read_sidecar, save_checkpoint, sidecar_path
 from gmiqa.datasets.bank import dataset_fingerprint
+from gmiqa.datasets.base import source_provenance
 from gmiqa.datasets.splits import finetune_splits
 from gmiqa.datasets.table import split_by_for
 from gmiqa.device import (
@@ -432,12 +433,13 @@ def _finished_splits(partial_path: Path, key: str) -> list[dict]:
 
 
 def _keep_split_model(path, model, dataset_name: str, seed: int, profile: Profile, key: str,
-                      metrics: dict) -> None:  # fmt: skip
+                      metrics: dict, source: dict | None = None) -> None:  # fmt: skip
     """Save the model fine-tuned on split 0 as a checkpoint ``gmiqa score`` reads."""
     save_checkpoint(
         path, kind="finetune", model=model,
         config={"stage": "finetune", "dataset": dataset_name, "seed": seed,
-                "profile": profile.to_dict(), "fingerprint": key, "split": 0},
+                "profile": profile.to_dict(), "fingerprint": key, "split": 0,
+                **(source or {})},
         state={"step": 0, "done": True, "metrics": metrics},
     )  # fmt: skip
 
@@ -491,7 +493,8 @@ def run_finetune(
         )  # fmt: skip
         model = res.pop("model")
         if k == 0 and keep_model is not None and current().is_main:
-            _keep_split_model(keep_model, model, dataset_name, seed, profile, key, res["metrics"])
+            _keep_split_model(keep_model, model, dataset_name, seed, profile, key, res["metrics"],
+                              source_provenance(dataset))  # fmt: skip
         res["split"] = k
         done.append(res)
         if current().is_main:  # rank 0 writes results; the others wait for it
@@ -506,7 +509,7 @@ def run_finetune(
         "splits": done,
         "summary": summarise([r["metrics"] for r in done]),
         "per_type_srocc_median": _per_type_median(done),
-        "provenance": provenance(device=str(dev)),
+        "provenance": provenance(device=str(dev), **source_provenance(dataset)),
     }
     if current().is_main:
         atomic_write_json(out, result)
@@ -596,7 +599,7 @@ def run_ablation(
         "seed": seed,
         "split_by": split_by_for(dataset_name),
         "rows": rows,
-        "provenance": provenance(device=str(resolve_device(device))),
+        "provenance": provenance(device=str(resolve_device(device)), **source_provenance(dataset)),
     }
     atomic_write_json(out_dir / f"ablation-{dataset_name}.json", summary)
     return summary

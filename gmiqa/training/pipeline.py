@@ -217,12 +217,13 @@ def ensure_stage(
 
 
 def named_dataset(name: str, root, profile: Profile | str, run_dir: str | os.PathLike,
-                  seed: int = 0):  # fmt: skip
+                  seed: int = 0, **options):  # fmt: skip
     """``(canonical name, dataset)`` for a dataset name as the command line takes it.
 
     Taught in ``notebooks/07_finetuning.ipynb``. ``synthetic`` takes an optional folder of
     pristine photos as ``root`` (:func:`synthetic_dataset`); every other set needs its
-    folder (:func:`gmiqa.datasets.load_dataset`). A missing folder is a DatasetError.
+    folder (:func:`gmiqa.datasets.load_dataset`, which gets ``options``, e.g. ``folder``'s
+    ``score_range``). A missing folder is a DatasetError.
     """
     if name.lower() == "synthetic":
         if root is not None and not Path(root).is_dir():
@@ -233,7 +234,7 @@ def named_dataset(name: str, root, profile: Profile | str, run_dir: str | os.Pat
         raise DatasetError(f"--root is required for dataset {key}")
     if not Path(root).exists():
         raise DatasetError(f"{root}: dataset folder does not exist")
-    return key, load_dataset(key, root)
+    return key, load_dataset(key, root, **options)
 
 
 def resolve_init(init: str, profile: Profile | str, run_dir: str | os.PathLike,

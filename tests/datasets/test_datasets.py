@@ -38,8 +38,8 @@ def test_names_are_case_insensitive(spelling, key):
 def test_unknown_name_lists_known_ones():
     with pytest.raises(ConfigError, match="kadid10k"):
         load_dataset("imagenet", ".")
-    assert set(LOADERS) == set(KNOWN) == set(SETS)
-    assert set(SPLIT_BY) == set(DATASETS) == {"synthetic", *SETS}
+    assert set(LOADERS) == set(KNOWN) == {*SETS, "folder"}  # folder: gmiqa.datasets.folder
+    assert set(SPLIT_BY) == set(DATASETS) == {"synthetic", "folder", *SETS}
 
 
 def test_the_dataset_table_is_what_loaders_and_splits_read():
