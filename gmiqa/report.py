@@ -176,15 +176,59 @@ NOT_IN_PAPER = "not in the paper"
 NOT_TRANSCRIBED = "not transcribed"
 
 
-def measure_command(dataset: str, profile: str = "gpu") -> str:
-    """The command that fine-tunes and evaluates GMIQA on a downloaded set (10 splits).
+# What a page's placeholders stand for (the reproduce chapter says where each comes from).
+PLACEHOLDERS: dict[str, str] = {
+    "PRISTINE": "the 110 pristine photos of data/pristine-photos.tsv (data/pristine)",
+    "WEIGHTS": "the ImageNet SCNet-50 file scnet50-dc6a7e87.pth (download_weights)",
+    "DATA_DIR": "the folder a downloaded set is unpacked in (data/downloads/<set folder>)",
+    "LIVEC_DEV": "the 300-photo LIVEC development set that `gmiqa livec-dev` writes",
+}
+TRAINING_COMMANDS = ("pretrain", "finetune", "ablation")
 
-    Taught in ``notebooks/09_results.ipynb``.
+
+def run_command(subcommand: str, profile: str | None, *, dataset: str | None = None,
+                root: str | None = None, out: str = "runs", pristine: str | None = "PRISTINE",
+                backbone_weights: str | None = None, **options: object) -> str:  # fmt: skip
+    """A ``gmiqa`` command as the book prints it: the one function behind every command a
+    page generates, so that no page drifts from what the command line needs.
+
+    Every command of one run folder needs the same ``--pristine`` and, for the ``gpu``
+    profile, ``--backbone-weights`` (both are part of each checkpoint's fingerprint): a
+    training subcommand gets ``--pristine PRISTINE`` unless ``pristine=None``, and a
+    ``gpu`` one ``--backbone-weights WEIGHTS`` unless another file is named (placeholders
+    in :data:`PLACEHOLDERS`). ``options``: further flags (``splits=10`` ->
+    ``--splits 10``, ``inits="none,graph"``; ``True`` -> a flag without value);
+    ``profile=None`` for a subcommand without profile (``livec-dev``). Taught in
+    ``notebooks/09_results.ipynb``.
     """
-    return (
-        f"gmiqa finetune --profile {profile} --dataset {dataset} --root DATA_DIR "
-        f"--init graph --splits 10"
-    )
+    parts = ["gmiqa", subcommand] + (["--profile", profile] if profile else [])
+    if dataset:
+        parts += ["--dataset", dataset]
+    if root:
+        parts += ["--root", root]
+    for key, value in options.items():
+        if value is None or value is False:
+            continue
+        parts.append("--" + key.replace("_", "-"))
+        if value is not True:
+            parts.append(str(value))
+    if subcommand in TRAINING_COMMANDS:
+        if pristine:
+            parts += ["--pristine", pristine]
+        weights = backbone_weights or ("WEIGHTS" if profile == "gpu" else None)
+        if weights:
+            parts += ["--backbone-weights", weights]
+    if out and subcommand != "score":
+        parts += ["--out", out]
+    return " ".join(parts)
+
+
+def measure_command(dataset: str, profile: str = "gpu") -> str:
+    """The command that fine-tunes and evaluates GMIQA on a downloaded set (10 splits),
+    from :func:`run_command`. Taught in ``notebooks/09_results.ipynb``.
+    """
+    return run_command("finetune", profile, dataset=dataset, root="DATA_DIR", init="graph",
+                       splits=10)  # fmt: skip
 
 
 def method_of(result: Mapping) -> str:
@@ -647,6 +691,7 @@ __all__ = [
     "NOT_ON_MACHINE",
     "NOT_TRANSCRIBED",
     "PAPER_SETS",
+    "PLACEHOLDERS",
     "PROVENANCE_COLUMNS",
     "RESULT_PROVENANCE_KEYS",
     "ABLATION_ROW_KEYS",
@@ -668,6 +713,7 @@ __all__ = [
     "method_of",
     "metrics_result",
     "overall_table",
+    "run_command",
     "paper_caption",
     "per_type_table",
     "provenance_cells",
