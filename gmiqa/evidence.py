@@ -274,31 +274,39 @@ def _recipe_sentence(metrics: Mapping) -> str:
 
 
 def evidence_figure(results_dir: str | Path, path: str | Path, profile: str = "cpu") -> Path:
-    """Every split's SROCC per row, both split seeds side by side, saved as a PNG at ``path``."""
+    """Every split's SROCC per row, one panel per stored development set
+    (:func:`ablation_sets`), the split seeds side by side; saved as a PNG at ``path``."""
     import matplotlib  # optional (the notebooks extra): imported only where used
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # optional (the notebooks extra): imported only where used
 
-    docs = [load_ablation(f) for f in evidence_files(results_dir, profile)]
-    names = list(docs[0]["metrics"]["rows"])
-    fig, ax = plt.subplots(figsize=(8.0, 3.4))
-    width = 0.8 / len(docs)
+    sets = ablation_sets(results_dir, profile)
+    if not sets:
+        raise FileNotFoundError(f"{Path(results_dir)}: no stored ablation of profile {profile}")
+    fig, axes = plt.subplots(len(sets), 1, figsize=(8.0, 3.0 * len(sets)), sharey=True,
+                             squeeze=False)  # fmt: skip
     rng = np.random.default_rng(0)
-    for k, d in enumerate(docs):
-        rows = d["metrics"]["rows"]
-        seed = d["metrics"].get("seed", 0)
-        for j, name in enumerate(names):
-            values = rows.get(name, {}).get("per_split_srocc") or []
-            x = j + (k - (len(docs) - 1) / 2) * width
-            ax.scatter(x + rng.uniform(-width / 4, width / 4, len(values)), values, s=12,
-                       color=f"C{k}", label=f"split seed {seed}" if j == 0 else None)  # fmt: skip
-            if values:
-                ax.hlines(np.median(values), x - width / 2.5, x + width / 2.5, color="black")
-    ax.set_xticks(range(len(names)), [ROW_LABELS.get(n, n) for n in names], fontsize=8)
-    ax.set_ylabel("SROCC, one point per split")
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    for ax, (set_name, files) in zip(axes[:, 0], sets.items()):
+        docs = [load_ablation(f) for f in files]
+        names = list(docs[0]["metrics"]["rows"])
+        width = 0.8 / len(docs)
+        for k, d in enumerate(docs):
+            rows = d["metrics"]["rows"]
+            seed = d["metrics"].get("seed", 0)
+            for j, name in enumerate(names):
+                values = rows.get(name, {}).get("per_split_srocc") or []
+                x = j + (k - (len(docs) - 1) / 2) * width
+                ax.scatter(x + rng.uniform(-width / 4, width / 4, len(values)), values, s=12,
+                           color=f"C{k}", label=f"split seed {seed}" if j == 0 else None)  # fmt: skip
+                if values:
+                    ax.hlines(np.median(values), x - width / 2.5, x + width / 2.5, color="black")
+        ax.set_xticks(range(len(names)), [ROW_LABELS.get(n, n) for n in names], fontsize=8)
+        ax.set_title(f"{SET_LABELS.get(set_name, set_name)} photos, profile {profile}",
+                     fontsize=9)  # fmt: skip
+        ax.set_ylabel("SROCC, one point per split", fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
