@@ -43,7 +43,9 @@ ROW_LABELS = {
 
 
 # ablation-<set>-<profile>[-seed<N>].json: a set name has no hyphen, a profile may
-ABLATION_NAME = re.compile(r"^ablation-(?P<set>[^-]+)-(?P<profile>.+?)(?:-seed(?P<seed>\d+))?\.json$")
+ABLATION_NAME = re.compile(
+    r"^ablation-(?P<set>[^-]+)-(?P<profile>.+?)(?:-seed(?P<seed>\d+))?\.json$"
+)
 # How each stored development set holds its photos (a reader's name for the file's set).
 SET_LABELS = {
     "livec": "LIVEC, lossless (BMP)",
@@ -155,7 +157,7 @@ def standing_markdown(results_dir: str | Path, profile: str = "cpu") -> str:
         seeds.update(int(d["metrics"].get("seed") or 0) for d in docs)
         splits.update(int(r["graph"].get("splits") or 0) for r in rows if "graph" in r)
 
-        def medians(row: str) -> str:
+        def medians(row: str, rows: list = rows) -> str:
             return " / ".join(f"{r[row]['srocc_median']:.2f}" if row in r else "not run"
                               for r in rows)  # fmt: skip
 
@@ -498,7 +500,7 @@ def _recorded_seconds(obj) -> float:
     return 0.0
 
 
-def _wrapped(command: str, width: int = WRAP) -> str:
+def wrapped_command(command: str, width: int = WRAP) -> str:
     """``command`` as shell lines of at most ``width`` characters, joined by backslashes."""
     lines, line, tokens = [], "", []
     for token in command.split(" "):  # an option stays on the line of its value
@@ -598,8 +600,15 @@ def remake_markdown(results_dir: str | Path) -> str:
     lines += [f"- `{k}`: {v}." for k, v in REMAKE_PLACEHOLDERS.items() if k in used]
     setup = [
         "# the lossless development set, from a LIVEC download (section 2)",
-        _wrapped(run_command("livec-dev", None, out="data/livec-dev", pristine=None,
-                             release="data/downloads/ChallengeDB_release")),  # fmt: skip
+        wrapped_command(
+            run_command(
+                "livec-dev",
+                None,
+                out="data/livec-dev",
+                pristine=None,
+                release="data/downloads/ChallengeDB_release",
+            )
+        ),  # fmt: skip
     ]
     lines += ["", "First the development set (`LIVEC_DEV` is `data/livec-dev`):", "",
               "```bash", *setup, "```", ""]  # fmt: skip
@@ -614,7 +623,7 @@ def remake_markdown(results_dir: str | Path) -> str:
         lines += [
             "```bash",
             _comment(f"{e['file']}: {_duration(e['seconds'])}"),
-            _wrapped(e["command"]),
+            wrapped_command(e["command"]),
             _comment(f"-> {e['writes']}"),
             "```",
             "",

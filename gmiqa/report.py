@@ -171,7 +171,7 @@ PAPER_SETS: dict[str, str] = {
     "CSIQ": "csiq",
     "LIVE": "live",
 }
-NOT_ON_MACHINE = "not measured (dataset not on this machine)"
+NOT_ON_MACHINE = "not measured on the whole set"
 NOT_IN_PAPER = "not in the paper"
 NOT_TRANSCRIBED = "not transcribed"
 
@@ -297,14 +297,13 @@ def per_type_table(results: Sequence[Mapping], type_names: Mapping[int, str]) ->
     """Tables 3-4: SROCC within each distortion type, one row per (type, method).
 
     ``results``: documents with a ``per_type_srocc_median`` metric (type id -> SROCC).
-    The paper's per-type numbers are not transcribed (the specification gives none), so
-    its column says so. Taught in ``notebooks/09_results.ipynb``.
+    The paper's per-type numbers are not transcribed here, so its column says so. Taught in ``notebooks/09_results.ipynb``.
     """
     table = ResultsTable(
         "Tables 3-4: SROCC per distortion type (median over splits)",
         ["type", "distortion", "method"], ["SROCC"], ["SROCC"],
-        caption=paper_caption() + " The paper's per-type tables are not part of this "
-        "project's specification: " + NOT_TRANSCRIBED + ".",
+        caption=paper_caption() + " The paper's per-type tables are " + NOT_TRANSCRIBED
+        + " here.",
     )  # fmt: skip
     docs = [checked(r) for r in results]
     docs = [d for d in docs if method_of(d) != "GMIQA" or init_of(d) == "graph"]
@@ -365,9 +364,9 @@ def ablation_table(
     docs = [checked(r) for r in results]
     docs = [d for d in docs if method_of(d) == "GMIQA"]
 
-    def key(d):  # gains only between runs of one configuration (profile, set, loss)
+    def key(d):  # gains only between runs of one configuration (profile, set, loss, splits)
         p = d["provenance"]
-        return (p["profile"], p["dataset"], p.get("loss"))
+        return (p["profile"], p["dataset"], p.get("loss"), p.get("split_seed"))
 
     bases: dict = {}
     for d in docs:
@@ -415,6 +414,30 @@ def ablation_table(
     for name in ("none", "graph_nometa", "meta"):
         add(name, f"GMIQA init={name}", ABLATION_INITS[name], not_paper)
     return table
+
+
+def ablation_row_results(ablation: Mapping, dataset: str | None = None) -> list[dict]:
+    """The GMIQA rows of a stored ablation (:func:`load_ablation`) as one result document
+    each, for Tables 1-2 and 5: ``provenance["init"]`` names the row, ``split_seed`` the
+    ablation's splits, ``dataset`` (default: the ablation's) the set as a table shows it;
+    the metrics are the row's median SROCC and PLCC, splits and per-split SROCC. Taught
+    in ``notebooks/09_results.ipynb``.
+    """
+    doc = checked(ablation)
+    out = []
+    for name, row in doc["metrics"]["rows"].items():
+        if row.get("kind", "gmiqa") != "gmiqa" or name not in ABLATION_INITS:
+            continue
+        metrics = {k: row[k] for k in ("srocc_median", "plcc_median", "splits") if k in row}
+        metrics["per_split"] = {"srocc": list(row.get("per_split_srocc") or [])}
+        block = {**doc["provenance"], "init": name,
+                 "split_seed": int(doc["metrics"].get("seed") or 0),
+                 "dataset": dataset or doc["provenance"]["dataset"]}  # fmt: skip
+        result = {"schema": SCHEMA, "title": f"{name} row of {_source_name(doc)}",
+                  "provenance": block, "metrics": metrics}  # fmt: skip
+        validate_result(result, str(doc.get("source")))
+        out.append({**result, "source": doc.get("source", "")})
+    return out
 
 
 def baseline_result(
@@ -654,7 +677,8 @@ def ablation_rows_table(result: Mapping, title: str = "") -> ResultsTable:
 
     def span(row, a, b):
         x, y = num(row, a), num(row, b)
-        return f"{x:.3f} to {y:.3f}" if x is not None and y is not None else None
+        # two decimals and no spaces: a range stays on one line of a narrow column
+        return f"{x:.2f}-{y:.2f}" if x is not None and y is not None else None
 
     for name, row in doc["metrics"]["rows"].items():
         table.add(
@@ -698,6 +722,7 @@ __all__ = [
     "ResultsTable",
     "Row",
     "ablation_result",
+    "ablation_row_results",
     "ablation_rows_table",
     "ablation_table",
     "baseline_result",

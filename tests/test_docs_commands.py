@@ -212,6 +212,7 @@ class Fixtures:
         self.tmp = tmp
         self.runs = tmp / "out"  # one folder per documented --out under here
         self.run_prefixes: dict[str, Path] = {}  # "runs/gpu/" -> TMP/runs/smoke
+        self.prefix_docs: dict[str, set[str]] = {}  # "runs/gpu/" -> the docs whose commands use it
         self._made: dict[str, Path] = {}
 
     def pristine(self) -> Path:
@@ -324,7 +325,9 @@ def adapt(command: DocCommand, fx: Fixtures) -> list[str] | str:
     # run folder refuses pre-training on other data than its checkpoints hold)
     out_root = fx.out_root(doc_out if doc_profile in ("gpu", "cpu") else f"{doc_out}-{doc_profile}")
     if sub != "score":
-        fx.run_prefixes[f"{doc_out.rstrip('/')}/{doc_profile}/"] = out_root / "smoke"
+        prefix = f"{doc_out.rstrip('/')}/{doc_profile}/"
+        fx.run_prefixes[prefix] = out_root / "smoke"
+        fx.prefix_docs.setdefault(prefix, set()).add(command.doc)
     dataset = given.get("--dataset", "synthetic" if sub == "ablation" else None)
     for name, value in options:
         if name == "--profile":
@@ -447,12 +450,14 @@ def test_every_documented_gmiqa_command_runs(tmp_path, monkeypatch):
 def missing_documented_outputs(fx: Fixtures) -> list[str]:
     """Files the docs say the commands write (``runs/gpu/results/x.safetensors``, in prose
     or in ``# ->`` comments) that the commands did not write (mapped into TMP/runs/smoke)."""
-    if not fx.run_prefixes:
-        return []
-    alternatives = "|".join(re.escape(prefix) for prefix in fx.run_prefixes)
-    pattern = re.compile(rf"(?<![\w/.-])((?:{alternatives})[\w./-]*\.(?:safetensors|json|csv))")
     missing = []
     for doc in DOCS:
+        # a document's paths are checked against the run folders its own commands use
+        prefixes = [p for p in fx.run_prefixes if doc in fx.prefix_docs.get(p, {doc})]
+        if not prefixes:
+            continue
+        alternatives = "|".join(re.escape(prefix) for prefix in prefixes)
+        pattern = re.compile(rf"(?<![\w/.-])((?:{alternatives})[\w./-]*\.(?:safetensors|json|csv))")
         text = doc_text(doc)
         for match in pattern.finditer(text):
             mapped = Path(fx.run_path(match.group(1)))
