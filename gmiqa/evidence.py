@@ -336,16 +336,18 @@ def recipe_search_markdown(results_dir: str | Path) -> str:
         doc["metrics"]["runs"],
         key=lambda r: (r["data"], r["init"] != "graph", r["seed"], -r["srocc_median"]),
     )
+    # five columns, the run's photos, start and split seed in one: the table fits the
+    # book's text column at 1280 px
     lines = [
-        "| photos | start | split seed | variant | changes to the earlier `cpu` recipe "
+        "| photos, start, split seed | variant | changes to the earlier `cpu` recipe "
         "| median SROCC | IQR |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|",
     ]
     for r in runs:
         changes = ", ".join(f"`{k}={v}`" for k, v in r["changes"].items()) or "none"
         lines.append(
-            f"| {r['data']} | {r['init']} | {r['seed']} | {r['variant']} | {changes} "
-            f"| {r['srocc_median']:.3f} | {r['srocc_q25']:.3f}-{r['srocc_q75']:.3f} |"
+            f"| {r['data']}, {r['init']}, {r['seed']} | {r['variant']} | {changes} "
+            f"| {r['srocc_median']:.3f} | {r['srocc_q25']:.2f}-{r['srocc_q75']:.2f} |"
         )
     commits = sorted({r["commit"][:10] for r in runs})
     lines += [
