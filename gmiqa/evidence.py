@@ -131,6 +131,7 @@ def evidence_headline(results_dir: str | Path, profile: str = "cpu") -> str:
 
 
 CLEAR_MARGIN = 0.05  # the median SROCC margin over BRISQUE the project set as its bar
+SEEDS_SEP = "\u00a0/\u00a0"  # split seed 0 / split seed 1, kept on one line of a table cell
 
 
 def standing_markdown(results_dir: str | Path, profile: str = "cpu") -> str:
@@ -158,7 +159,7 @@ def standing_markdown(results_dir: str | Path, profile: str = "cpu") -> str:
         splits.update(int(r["graph"].get("splits") or 0) for r in rows if "graph" in r)
 
         def medians(row: str, rows: list = rows) -> str:
-            return " / ".join(f"{r[row]['srocc_median']:.2f}" if row in r else "not run"
+            return SEEDS_SEP.join(f"{r[row]['srocc_median']:.2f}" if row in r else "not run"
                               for r in rows)  # fmt: skip
 
         pairs = [_paired_wins(r, "graph", "brisque") for r in rows]

@@ -136,7 +136,7 @@ def test_the_built_book_fits_names_its_profiles_and_no_build_path():
             continue
         text = page.read_text(encoding="utf-8", errors="replace")
         for cap in re.findall(r"<figcaption>(.*?)</figcaption>", text, re.S):
-            plain = " ".join(re.sub(r"<[^>]+>", " ", cap).split())
+            plain = re.sub(r"^Fig\. \d+\s*", "", " ".join(re.sub(r"<[^>]+>", " ", cap).split()))
             captions.append(plain)
             assert PROFILE_WORD.search(plain) or plain.startswith("Diagram"), (
                 f"{page.relative_to(html_dir)}: a figure caption names no profile: {plain[:120]!r}"

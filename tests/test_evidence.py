@@ -170,14 +170,22 @@ def test_every_stored_development_set_is_found_by_its_file_name(tmp_path):
 
 
 def test_the_standing_names_every_set_beside_brisque_and_the_bar():
-    from gmiqa.evidence import CLEAR_MARGIN, SET_LABELS, ablation_sets, standing_markdown
+    from gmiqa.evidence import (
+        CLEAR_MARGIN,
+        SEEDS_SEP,
+        SET_LABELS,
+        ablation_sets,
+        standing_markdown,
+    )
 
     text = standing_markdown(RESULTS)
     for name, files in ablation_sets(RESULTS).items():
         docs = [json.loads(f.read_text()) for f in files]
         line = next(x for x in text.splitlines() if x.startswith(f"| {SET_LABELS[name]} |"))
-        graph = " / ".join(f"{d['metrics']['rows']['graph']['srocc_median']:.2f}" for d in docs)
-        brisque = " / ".join(f"{d['metrics']['rows']['brisque']['srocc_median']:.2f}" for d in docs)
+        graph = SEEDS_SEP.join(f"{d['metrics']['rows']['graph']['srocc_median']:.2f}" for d in docs)
+        brisque = SEEDS_SEP.join(
+            f"{d['metrics']['rows']['brisque']['srocc_median']:.2f}" for d in docs
+        )
         assert f"**{graph}**" in line and brisque in line, line
         margins = [d["metrics"]["rows"]["graph"]["srocc_median"]
                    - d["metrics"]["rows"]["brisque"]["srocc_median"] for d in docs]  # fmt: skip
