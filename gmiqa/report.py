@@ -433,7 +433,7 @@ def ablation_row_results(ablation: Mapping, dataset: str | None = None) -> list[
         block = {**doc["provenance"], "init": name,
                  "split_seed": int(doc["metrics"].get("seed") or 0),
                  "dataset": dataset or doc["provenance"]["dataset"]}  # fmt: skip
-        result = {"schema": SCHEMA, "title": f"{name} row of {_source_name(doc)}",
+        result = {"schema": SCHEMA, "title": f"{name} row of {source_name(doc)}",
                   "provenance": block, "metrics": metrics}  # fmt: skip
         validate_result(result, str(doc.get("source")))
         out.append({**result, "source": doc.get("source", "")})
