@@ -14,7 +14,8 @@ serves MathJax from the book itself (:func:`copy_mathjax`, from the installed
 ``django-static-mathjax`` package) and writes the profile the notebooks were executed
 with into the intro (:func:`book_substitutions`). :func:`check_html` checks the built
 pages (``python -m gmiqa.book check``); :func:`table_widths` measures in headless Chromium
-whether a page's tables fit the page (``python -m gmiqa.book widths PAGE``).
+whether a page's tables fit the page (``python -m gmiqa.book widths PAGE``), and the
+build fails on any table that would scroll sideways at 1280 px (:func:`scrolling_tables`).
 
 papermill and jupyter-book are book extras, imported only here.
 """
@@ -38,10 +39,11 @@ from pathlib import Path
 from gmiqa.errors import GMIQAError, NotebookExecutionError
 from gmiqa.evidence import (
     evidence_figure,
-    evidence_headline,
     evidence_markdown,
     jpeg_storage_markdown,
     recipe_search_markdown,
+    remake_markdown,
+    standing_markdown,
 )
 from gmiqa.profiles import get_profile
 from gmiqa.provenance import git_commit
@@ -123,7 +125,8 @@ def clean_executed(path: str | Path, run_dir: str | Path | None = None) -> Path:
     - outputs that display a Jupyter widget (tqdm's notebook bars, the live explorer) are
       dropped, and so is the notebook's saved widget state: a page with widget state loads
       require.js and a widget manager from a CDN, and the bars would show frozen;
-    - papermill's injected ``# Parameters`` cell is tagged ``remove-cell``;
+    - papermill's injected ``# Parameters`` cell is tagged ``remove-cell``, and its
+      ``input_path`` / ``output_path`` (the build machine's paths) are dropped;
     - absolute paths in text outputs are shortened (:func:`shorten_paths`).
     """
     import nbformat  # optional (the book extra): imported only where used
@@ -131,6 +134,10 @@ def clean_executed(path: str | Path, run_dir: str | Path | None = None) -> Path:
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     nb.metadata.pop("widgets", None)
+    # papermill records where the notebook was read and written: paths of the build
+    # machine that a downloaded notebook (_sources/) must not carry
+    for key in ("input_path", "output_path"):
+        nb.metadata.get("papermill", {}).pop(key, None)
     for cell in nb.cells:
         cell.metadata.pop("widgets", None)
         tags = cell.metadata.get("tags", [])
@@ -324,8 +331,9 @@ def configure_stage(stage: Path) -> None:
     parse = config.setdefault("parse", {})
     subs = book_substitutions(stage)
     # the intro leads with the stored real-photo result (gmiqa.evidence)
-    subs["livec_headline"] = evidence_headline(REPO / "data" / "results")
+    subs["standing"] = standing_markdown(REPO / "data" / "results")
     subs["livec_evidence"] = evidence_markdown(REPO / "data" / "results")
+    subs["remake"] = remake_markdown(REPO / "data" / "results")
     subs["recipe_search"] = recipe_search_markdown(REPO / "data" / "results")
     subs["jpeg_storage"] = jpeg_storage_markdown(REPO / "data" / "results")
     evidence_figure(REPO / "data" / "results", stage / "book" / "figures" / EVIDENCE_FIGURE)
@@ -333,8 +341,14 @@ def configure_stage(stage: Path) -> None:
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
-def build(profile: str = "cpu", executed: Path | None = None, out: Path | None = None) -> Path:
-    """Build the HTML book from executed notebooks; return the path of ``index.html``."""
+def build(profile: str = "cpu", executed: Path | None = None, out: Path | None = None,
+          check_widths: bool = True) -> Path:  # fmt: skip
+    """Build the HTML book from executed notebooks; return the path of ``index.html``.
+
+    With ``check_widths`` (the default) the build fails on a table that scrolls sideways
+    at 1280 px (:func:`scrolling_tables`); that check needs Chromium, and the build
+    fails naming it when it is missing.
+    """
     executed = Path(executed) if executed else executed_dir(profile)
     out = Path(out) if out else BUILD / "book"
     stage = stage_sources(executed, out.with_name(out.name + "-src"))  # per output: no clash
@@ -360,6 +374,13 @@ def build(profile: str = "cpu", executed: Path | None = None, out: Path | None =
     index = out / "_build" / "html" / "index.html"
     if not index.exists():
         raise GMIQAError(f"{index}: the build finished but wrote no index.html")
+    if check_widths:
+        hidden = scrolling_tables(index.parent)
+        if hidden:
+            raise GMIQAError(
+                f"{len(hidden)} table(s) wider than the text column at {READER_WIDTH} px "
+                "(a reader would scroll to see a column):\n  " + "\n  ".join(hidden)
+            )
     return index
 
 
@@ -548,13 +569,36 @@ def table_widths(page: str | Path, width: int = 1280, height: int = 800,
         target = copy / page.relative_to(html_root)
         text = target.read_text(encoding="utf-8")
         target.write_text(text.replace("</body>", _MEASURE_JS + "</body>"), encoding="utf-8")
-        cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", f"--window-size={width},{height}",
-               "--virtual-time-budget=15000", "--dump-dom", target.as_uri()]  # fmt: skip
+        # a throw-away profile and no background traffic: the page is measured offline
+        cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu",
+               "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--no-first-run", f"--user-data-dir={Path(tmp) / 'profile'}",
+               f"--window-size={width},{height}", "--virtual-time-budget=15000",
+               "--dump-dom", target.as_uri()]  # fmt: skip
         dom = subprocess.run(cmd, capture_output=True, text=True, timeout=300).stdout
     found = re.search(r'<pre id="gmiqa-table-widths"[^>]*>(.*?)</pre>', dom, re.S)
     if not found:
         raise GMIQAError(f"{page}: {browser} returned no measurement")
     return json.loads(html_module.unescape(found.group(1)))
+
+
+READER_WIDTH = 1280  # px: the window the book is checked at (a laptop's)
+
+
+def scrolling_tables(html_dir: str | Path, width: int = READER_WIDTH,
+                     browser: str = "chromium") -> list[str]:  # fmt: skip
+    """One line per table of the built book that is wider than its column at ``width``
+    (page, widths, caption); empty when every table fits. GMIQAError without Chromium."""
+    html_dir = Path(html_dir)
+    found = []
+    for page in _page_files(html_dir):
+        if "<table" not in page.read_text(encoding="utf-8", errors="replace"):
+            continue
+        for t in table_widths(page, width, browser=browser):
+            if t["scroll"] > t["client"]:
+                found.append(f"{page.relative_to(html_dir).as_posix()}: {t['scroll']} px in "
+                             f"{t['client']} px  {t['caption'][:60]!r}")  # fmt: skip
+    return found
 
 
 def junit_totals(paths: list[Path]) -> dict[str, int]:
@@ -590,6 +634,8 @@ def main(argv: list[str] | None = None) -> int:
     bd.add_argument("--profile", default=os.environ.get("GMIQA_PROFILE", "cpu"))
     bd.add_argument("--executed", type=Path, default=None)
     bd.add_argument("--out", type=Path, default=None)
+    bd.add_argument("--no-widths", action="store_true",
+                    help="skip the check that every table fits 1280 px (needs Chromium)")  # fmt: skip
     ck = sub.add_parser("check", help="check the built HTML (offline, no leaked paths, links)")
     ck.add_argument("html_dir", type=Path, nargs="?", default=BUILD / "book" / "_build" / "html")
     wd = sub.add_parser("widths", help="table widths of built pages in headless Chromium")
@@ -635,7 +681,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             execute_all(args.profile, args.out, args.run_dir, args.only, timeout=timeout)
         else:
-            index = build(args.profile, args.executed, args.out)
+            index = build(args.profile, args.executed, args.out,
+                          check_widths=not args.no_widths)  # fmt: skip
             print(f"The book is at {index}")
     except GMIQAError as exc:
         print(f"error: {exc}", file=sys.stderr)

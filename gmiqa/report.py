@@ -175,20 +175,64 @@ PAPER_SETS: dict[str, str] = {
     "CSIQ": "csiq",
     "LIVE": "live",
 }
-NOT_ON_MACHINE = "not measured (dataset not on this machine)"
+NOT_ON_MACHINE = "not measured on the whole set"
 NOT_IN_PAPER = "not in the paper"
 NOT_TRANSCRIBED = "not transcribed"
 
 
-def measure_command(dataset: str, profile: str = "gpu") -> str:
-    """The command that fine-tunes and evaluates GMIQA on a downloaded set (10 splits).
+# What a page's placeholders stand for (the reproduce chapter says where each comes from).
+PLACEHOLDERS: dict[str, str] = {
+    "PRISTINE": "the 110 pristine photos of data/pristine-photos.tsv (data/pristine)",
+    "WEIGHTS": "the ImageNet SCNet-50 file scnet50-dc6a7e87.pth (download_weights)",
+    "DATA_DIR": "the folder a downloaded set is unpacked in (data/downloads/<set folder>)",
+    "LIVEC_DEV": "the 300-photo LIVEC development set that `gmiqa livec-dev` writes",
+}
+TRAINING_COMMANDS = ("pretrain", "finetune", "ablation")
 
-    Taught in ``notebooks/09_results.ipynb``.
+
+def run_command(subcommand: str, profile: str | None, *, dataset: str | None = None,
+                root: str | None = None, out: str = "runs", pristine: str | None = "PRISTINE",
+                backbone_weights: str | None = None, **options: object) -> str:  # fmt: skip
+    """A ``gmiqa`` command as the book prints it: the one function behind every command a
+    page generates, so that no page drifts from what the command line needs.
+
+    Every command of one run folder needs the same ``--pristine`` and, for the ``gpu``
+    profile, ``--backbone-weights`` (both are part of each checkpoint's fingerprint): a
+    training subcommand gets ``--pristine PRISTINE`` unless ``pristine=None``, and a
+    ``gpu`` one ``--backbone-weights WEIGHTS`` unless another file is named (placeholders
+    in :data:`PLACEHOLDERS`). ``options``: further flags (``splits=10`` ->
+    ``--splits 10``, ``inits="none,graph"``; ``True`` -> a flag without value);
+    ``profile=None`` for a subcommand without profile (``livec-dev``). Taught in
+    ``notebooks/09_results.ipynb``.
     """
-    return (
-        f"gmiqa finetune --profile {profile} --dataset {dataset} --root DATA_DIR "
-        f"--init graph --splits 10"
-    )
+    parts = ["gmiqa", subcommand] + (["--profile", profile] if profile else [])
+    if dataset:
+        parts += ["--dataset", dataset]
+    if root:
+        parts += ["--root", root]
+    for key, value in options.items():
+        if value is None or value is False:
+            continue
+        parts.append("--" + key.replace("_", "-"))
+        if value is not True:
+            parts.append(str(value))
+    if subcommand in TRAINING_COMMANDS:
+        if pristine:
+            parts += ["--pristine", pristine]
+        weights = backbone_weights or ("WEIGHTS" if profile == "gpu" else None)
+        if weights:
+            parts += ["--backbone-weights", weights]
+    if out and subcommand != "score":
+        parts += ["--out", out]
+    return " ".join(parts)
+
+
+def measure_command(dataset: str, profile: str = "gpu") -> str:
+    """The command that fine-tunes and evaluates GMIQA on a downloaded set (10 splits),
+    from :func:`run_command`. Taught in ``notebooks/09_results.ipynb``.
+    """
+    return run_command("finetune", profile, dataset=dataset, root="DATA_DIR", init="graph",
+                       splits=10)  # fmt: skip
 
 
 def method_of(result: Mapping) -> str:
@@ -257,14 +301,13 @@ def per_type_table(results: Sequence[Mapping], type_names: Mapping[int, str]) ->
     """Tables 3-4: SROCC within each distortion type, one row per (type, method).
 
     ``results``: documents with a ``per_type_srocc_median`` metric (type id -> SROCC).
-    The paper's per-type numbers are not transcribed (the specification gives none), so
-    its column says so. Taught in ``notebooks/09_results.ipynb``.
+    The paper's per-type numbers are not transcribed here, so its column says so. Taught in ``notebooks/09_results.ipynb``.
     """
     table = ResultsTable(
         "Tables 3-4: SROCC per distortion type (median over splits)",
         ["type", "distortion", "method"], ["SROCC"], ["SROCC"],
-        caption=paper_caption() + " The paper's per-type tables are not part of this "
-        "project's specification: " + NOT_TRANSCRIBED + ".",
+        caption=paper_caption() + " The paper's per-type tables are " + NOT_TRANSCRIBED
+        + " here.",
     )  # fmt: skip
     docs = [checked(r) for r in results]
     docs = [d for d in docs if method_of(d) != "GMIQA" or init_of(d) == "graph"]
@@ -325,9 +368,9 @@ def ablation_table(
     docs = [checked(r) for r in results]
     docs = [d for d in docs if method_of(d) == "GMIQA"]
 
-    def key(d):  # gains only between runs of one configuration (profile, set, loss)
+    def key(d):  # gains only between runs of one configuration (profile, set, loss, splits)
         p = d["provenance"]
-        return (p["profile"], p["dataset"], p.get("loss"))
+        return (p["profile"], p["dataset"], p.get("loss"), p.get("split_seed"))
 
     bases: dict = {}
     for d in docs:
@@ -375,6 +418,30 @@ def ablation_table(
     for name in ("none", "graph_nometa", "meta"):
         add(name, f"GMIQA init={name}", ABLATION_INITS[name], not_paper)
     return table
+
+
+def ablation_row_results(ablation: Mapping, dataset: str | None = None) -> list[dict]:
+    """The GMIQA rows of a stored ablation (:func:`load_ablation`) as one result document
+    each, for Tables 1-2 and 5: ``provenance["init"]`` names the row, ``split_seed`` the
+    ablation's splits, ``dataset`` (default: the ablation's) the set as a table shows it;
+    the metrics are the row's median SROCC and PLCC, splits and per-split SROCC. Taught
+    in ``notebooks/09_results.ipynb``.
+    """
+    doc = checked(ablation)
+    out = []
+    for name, row in doc["metrics"]["rows"].items():
+        if row.get("kind", "gmiqa") != "gmiqa" or name not in ABLATION_INITS:
+            continue
+        metrics = {k: row[k] for k in ("srocc_median", "plcc_median", "splits") if k in row}
+        metrics["per_split"] = {"srocc": list(row.get("per_split_srocc") or [])}
+        block = {**doc["provenance"], "init": name,
+                 "split_seed": int(doc["metrics"].get("seed") or 0),
+                 "dataset": dataset or doc["provenance"]["dataset"]}  # fmt: skip
+        result = {"schema": SCHEMA, "title": f"{name} row of {source_name(doc)}",
+                  "provenance": block, "metrics": metrics}  # fmt: skip
+        validate_result(result, str(doc.get("source")))
+        out.append({**result, "source": doc.get("source", "")})
+    return out
 
 
 def baseline_result(
@@ -614,7 +681,8 @@ def ablation_rows_table(result: Mapping, title: str = "") -> ResultsTable:
 
     def span(row, a, b):
         x, y = num(row, a), num(row, b)
-        return f"{x:.3f} to {y:.3f}" if x is not None and y is not None else None
+        # two decimals and no spaces: a range stays on one line of a narrow column
+        return f"{x:.2f}-{y:.2f}" if x is not None and y is not None else None
 
     for name, row in doc["metrics"]["rows"].items():
         table.add(
@@ -651,12 +719,14 @@ __all__ = [
     "NOT_ON_MACHINE",
     "NOT_TRANSCRIBED",
     "PAPER_SETS",
+    "PLACEHOLDERS",
     "PROVENANCE_COLUMNS",
     "RESULT_PROVENANCE_KEYS",
     "ABLATION_ROW_KEYS",
     "ResultsTable",
     "Row",
     "ablation_result",
+    "ablation_row_results",
     "ablation_rows_table",
     "ablation_table",
     "baseline_result",
@@ -672,6 +742,7 @@ __all__ = [
     "method_of",
     "metrics_result",
     "overall_table",
+    "run_command",
     "paper_caption",
     "per_type_table",
     "provenance_cells",

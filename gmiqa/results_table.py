@@ -52,9 +52,10 @@ def short_commit(commit: str) -> str:
 
 # Folders of the machine a stored result was made on, as a reader's command names them.
 _MACHINE_PATHS = (
-    (r"(?:[^\s()'\",;]*/)?shared/data/pristine/?", "PRISTINE"),
-    (r"(?:[^\s()'\",;]*/)?shared/data/livec_dev/?", "LIVEC_DEV"),
-    (r"(?:[^\s()'\",;]*/)?shared/data/csiq_sample/?", "CSIQ_SAMPLE"),
+    (r"(?:[^\s()'\",;=]*/)?shared/data/pristine/?", "PRISTINE"),
+    (r"(?:[^\s()'\",;=]*/)?shared/data/livec_dev_jpg/?", "LIVEC_DEV_JPG"),
+    (r"(?:[^\s()'\",;=]*/)?shared/data/livec_dev(?!\w)/?", "LIVEC_DEV"),
+    (r"(?:[^\s()'\",;=]*/)?shared/data/csiq_sample/?", "CSIQ_SAMPLE"),
     (r"/(?:work|tmp|home|root)/[^\s()'\",;]*", "DIR"),
 )
 

@@ -99,6 +99,55 @@ def test_the_built_book_reads_well_offline():
     assert "PosixPath(" not in page
 
 
+PROFILE_WORD = re.compile(r"\b(?:smoke|cpu|gpu-quick|gpu)\b")
+
+
+@pytest.mark.book
+@pytest.mark.timeout(900)
+def test_the_built_book_fits_names_its_profiles_and_no_build_path():
+    """On the book the build test made: every table fits the text column at 1280 px (the
+    build itself fails otherwise), no file a reader can fetch (pages, downloadable
+    notebooks in _sources/) holds a path of the build machine, and every figure caption
+    names the profile that made it (a diagram says it is one)."""
+    from gmiqa.book import LEAKED_PATH, scrolling_tables
+
+    html_dir = BUILD / "book-test" / "_build" / "html"
+    if not (html_dir / "index.html").exists():
+        pytest.skip("the book was not built (run the build test first)")
+    leaks = []
+    for path in sorted(html_dir.rglob("*")):
+        if not path.is_file() or path.suffix not in (".html", ".ipynb", ".md", ".txt", ".js"):
+            continue
+        if "mathjax" in path.parts:
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for needle in (str(REPO), str(BUILD)):
+            if needle in text:
+                leaks.append(f"{path.relative_to(html_dir)}: {needle}")
+        found = LEAKED_PATH.search(text)
+        if found:
+            leaks.append(f"{path.relative_to(html_dir)}: {found.group(0)!r}")
+    sources = list((html_dir / "_sources").rglob("*.ipynb"))
+    assert sources, "no downloadable notebook in _sources"
+    assert not leaks, "build paths a reader can fetch:\n" + "\n".join(leaks[:30])
+    captions = []
+    for page in html_dir.rglob("*.html"):
+        if {"_static", "_sources"} & set(page.relative_to(html_dir).parts):
+            continue
+        text = page.read_text(encoding="utf-8", errors="replace")
+        for cap in re.findall(r"<figcaption>(.*?)</figcaption>", text, re.S):
+            plain = re.sub(r"^Fig\. \d+\s*", "", " ".join(re.sub(r"<[^>]+>", " ", cap).split()))
+            captions.append(plain)
+            assert PROFILE_WORD.search(plain) or plain.startswith("Diagram"), (
+                f"{page.relative_to(html_dir)}: a figure caption names no profile: {plain[:120]!r}"
+            )
+    assert captions, "no figure caption found"
+    if shutil.which("chromium") is None:
+        pytest.skip("needs headless Chromium for the table widths")
+    hidden = scrolling_tables(html_dir)
+    assert not hidden, "tables wider than the text column at 1280 px:\n" + "\n".join(hidden)
+
+
 def _page(tmp_path, body):
     (tmp_path / "index.html").write_text(f"<html><head></head><body>{body}</body></html>")
     return tmp_path
@@ -153,11 +202,16 @@ def test_executed_notebooks_are_cleaned_for_reading(tmp_path):
         ),
     ]
     nb.cells = [injected, bar]
+    nb.metadata["papermill"] = {"input_path": str(REPO / "notebooks" / "x.ipynb"),
+                                "output_path": str(tmp_path / "x.ipynb"),
+                                "parameters": {"PROFILE": "smoke"}}  # fmt: skip
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
     clean_executed(path, run_dir=tmp_path / "runs")
     out = nbformat.read(path, as_version=4)
     assert "widgets" not in out.metadata
+    # the downloadable notebook keeps its profile, not the build machine's paths
+    assert out.metadata["papermill"] == {"parameters": {"PROFILE": "smoke"}}
     assert "remove-cell" in out.cells[0].metadata["tags"]
     assert [o["output_type"] for o in out.cells[1].outputs] == ["stream"]
     assert out.cells[1].outputs[0]["text"] == "run folder: RUN_DIR/smoke\n"

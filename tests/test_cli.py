@@ -488,3 +488,14 @@ def test_conflicting_data_options_are_one_line_before_any_work(tmp_path, capsys,
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("gmiqa: error:") and message in err[-1], err
     assert not out.exists()  # nothing written, not even the run folder
+
+
+def test_every_command_lists_every_profile_in_its_help(capsys):
+    from gmiqa.profiles import PROFILES
+
+    for command in ("pretrain", "finetune", "ablation", "evaluate"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        for name in PROFILES:
+            assert name in text, f"gmiqa {command} --help does not name profile {name}"

@@ -67,12 +67,24 @@ class DocCommand:
         return shlex.join(self.tokens)
 
 
+def doc_text(doc: str) -> str:
+    """A document as a reader sees it: the reproduce chapter with its generated "Re-make
+    every number" section (``{{ remake }}``, :func:`gmiqa.evidence.remake_markdown`) in
+    place, so its commands are tested exactly as the built book prints them."""
+    text = (REPO / doc).read_text(encoding="utf-8")
+    if "{{ remake }}" in text:
+        from gmiqa.evidence import remake_markdown
+
+        text = text.replace("{{ remake }}", remake_markdown(REPO / "data" / "results"))
+    return text
+
+
 def documented_commands() -> list[DocCommand]:
     """Every ``gmiqa ...`` line of the shell blocks of DOCS, in order (continuations joined)."""
     found = []
     fence = re.compile(r"^```[ \t]*([\w+-]*)[^\n]*\n(.*?)^```", re.S | re.M)
     for doc in DOCS:
-        text = (REPO / doc).read_text(encoding="utf-8")
+        text = doc_text(doc)
         for block in fence.finditer(text):
             if block.group(1).lower() not in SHELL_LANGUAGES:
                 continue
@@ -201,6 +213,7 @@ class Fixtures:
         self.tmp = tmp
         self.runs = tmp / "out"  # one folder per documented --out under here
         self.run_prefixes: dict[str, Path] = {}  # "runs/gpu/" -> TMP/runs/smoke
+        self.prefix_docs: dict[str, set[str]] = {}  # "runs/gpu/" -> the docs whose commands use it
         self._made: dict[str, Path] = {}
 
     def pristine(self) -> Path:
@@ -317,7 +330,9 @@ def adapt(command: DocCommand, fx: Fixtures) -> list[str] | str:
     # run folder refuses pre-training on other data than its checkpoints hold)
     out_root = fx.out_root(doc_out if doc_profile in ("gpu", "cpu") else f"{doc_out}-{doc_profile}")
     if sub != "score":
-        fx.run_prefixes[f"{doc_out.rstrip('/')}/{doc_profile}/"] = out_root / "smoke"
+        prefix = f"{doc_out.rstrip('/')}/{doc_profile}/"
+        fx.run_prefixes[prefix] = out_root / "smoke"
+        fx.prefix_docs.setdefault(prefix, set()).add(command.doc)
     dataset = given.get("--dataset", "synthetic" if sub == "ablation" else None)
     for name, value in options:
         if name == "--profile":
@@ -396,6 +411,23 @@ def test_the_docs_hold_the_workflow_commands():
     assert subcommands <= set(known), f"not gmiqa subcommands: {subcommands - set(known)}"
 
 
+def test_the_reproduce_chapter_prints_the_command_of_every_stored_gmiqa_result():
+    """Each stored result made by ``gmiqa`` is re-made by a command the chapter prints."""
+    import json
+
+    printed = {shlex.join(c.tokens) for c in documented_commands() if c.doc == "book/reproduce.md"}
+    from gmiqa.results_table import public_command
+
+    stored = []
+    for path in sorted((REPO / "data" / "results").glob("*.json")):
+        command = public_command(json.loads(path.read_text())["provenance"]["command"])
+        if command.startswith("gmiqa "):
+            stored.append((path.name, shlex.join(shlex.split(command))))
+    assert len(stored) >= 5, stored  # the pre-training and four ablations
+    missing = [name for name, command in stored if command not in printed]
+    assert not missing, f"no printed command re-makes {missing}"
+
+
 def test_every_documented_gmiqa_command_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
@@ -423,13 +455,15 @@ def test_every_documented_gmiqa_command_runs(tmp_path, monkeypatch):
 def missing_documented_outputs(fx: Fixtures) -> list[str]:
     """Files the docs say the commands write (``runs/gpu/results/x.safetensors``, in prose
     or in ``# ->`` comments) that the commands did not write (mapped into TMP/runs/smoke)."""
-    if not fx.run_prefixes:
-        return []
-    alternatives = "|".join(re.escape(prefix) for prefix in fx.run_prefixes)
-    pattern = re.compile(rf"(?<![\w/.-])((?:{alternatives})[\w./-]*\.(?:safetensors|json|csv))")
     missing = []
     for doc in DOCS:
-        text = (REPO / doc).read_text(encoding="utf-8")
+        # a document's paths are checked against the run folders its own commands use
+        prefixes = [p for p in fx.run_prefixes if doc in fx.prefix_docs.get(p, {doc})]
+        if not prefixes:
+            continue
+        alternatives = "|".join(re.escape(prefix) for prefix in prefixes)
+        pattern = re.compile(rf"(?<![\w/.-])((?:{alternatives})[\w./-]*\.(?:safetensors|json|csv))")
+        text = doc_text(doc)
         for match in pattern.finditer(text):
             mapped = Path(fx.run_path(match.group(1)))
             if not mapped.is_file():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -151,3 +152,85 @@ def test_the_readme_states_the_headline_numbers():
     assert len(facts) == 8  # three medians, three IQRs (two seeds each), two paired counts
     for fact in facts:
         assert fact in readme, f"README.md does not say {fact!r} (the stored evidence does)"
+
+
+def test_every_stored_development_set_is_found_by_its_file_name(tmp_path):
+    from gmiqa.evidence import ablation_sets
+
+    sets = ablation_sets(RESULTS)
+    assert list(sets)[:1] == ["livec"] and "livec_dev_jpg" in sets
+    for files in sets.values():  # split seed 0 first
+        assert not files[0].stem.endswith(tuple(f"-seed{n}" for n in range(1, 10)))
+    # a new set is read without code changes; another profile's file is not
+    doc = json.loads((RESULTS / "ablation-livec-cpu.json").read_text())
+    (tmp_path / "ablation-koniq_dev-cpu.json").write_text(json.dumps(doc))
+    (tmp_path / "ablation-livec-gpu-quick.json").write_text(json.dumps(doc))
+    assert list(ablation_sets(tmp_path)) == ["koniq_dev"]
+    assert list(ablation_sets(tmp_path, "gpu-quick")) == ["livec"]
+
+
+def test_the_standing_names_every_set_beside_brisque_and_the_bar():
+    from gmiqa.evidence import (
+        CLEAR_MARGIN,
+        SEEDS_SEP,
+        SET_LABELS,
+        ablation_sets,
+        standing_markdown,
+    )
+
+    text = standing_markdown(RESULTS)
+    for name, files in ablation_sets(RESULTS).items():
+        docs = [json.loads(f.read_text()) for f in files]
+        line = next(x for x in text.splitlines() if x.startswith(f"| {SET_LABELS[name]} |"))
+        graph = SEEDS_SEP.join(f"{d['metrics']['rows']['graph']['srocc_median']:.2f}" for d in docs)
+        brisque = SEEDS_SEP.join(
+            f"{d['metrics']['rows']['brisque']['srocc_median']:.2f}" for d in docs
+        )
+        assert f"**{graph}**" in line and brisque in line, line
+        margins = [d["metrics"]["rows"]["graph"]["srocc_median"]
+                   - d["metrics"]["rows"]["brisque"]["srocc_median"] for d in docs]  # fmt: skip
+        note = next(x for x in text.splitlines() if x.startswith(f"- {SET_LABELS[name]}:"))
+        assert ("not shown to be better" in note) == (min(margins) < CLEAR_MARGIN), note
+
+
+def test_the_standing_says_when_no_result_is_stored(tmp_path):
+    from gmiqa.evidence import standing_markdown
+
+    with pytest.raises(FileNotFoundError, match="ablation-<set>-cpu.json"):
+        standing_markdown(tmp_path)
+
+
+def test_the_remake_section_lists_every_stored_result_in_lines_that_fit():
+    from gmiqa.evidence import WRAP, remake_entries, remake_markdown
+
+    text = remake_markdown(RESULTS)
+    stored = sorted(p.name for p in RESULTS.glob("*.json"))
+    assert sorted(e["file"] for e in remake_entries(RESULTS)) == stored
+    for name in stored:
+        assert f"# {name}: " in text, name
+    assert remake_entries(RESULTS)[0]["command"].startswith("gmiqa pretrain")
+    blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
+    assert len(blocks) == len(stored) + 1  # the development set first
+    for block in blocks:
+        for line in block.splitlines():
+            # longer only when it holds one option and its value (nothing to break at)
+            assert len(line) <= WRAP or line.strip().rstrip(" \\").count(" ") <= 1, line
+    for placeholder in ("PRISTINE", "LIVEC_DEV", "LIVEC_DEV_JPG"):
+        assert f"- `{placeholder}`: " in text
+    assert "/work/" not in text and "../shared" not in text
+    ablation = next(e for e in remake_entries(RESULTS) if e["file"] == "ablation-livec-cpu.json")
+    assert "runs/cpu/results/ablation-livec.json" in ablation["writes"]
+    assert ablation["seconds"] > 0  # the fine-tuning rows record their time
+
+
+def test_the_recipe_search_table_shows_every_run_in_five_columns():
+    from gmiqa.evidence import RECIPE_SEARCH, recipe_search_markdown
+
+    text = recipe_search_markdown(RESULTS)
+    runs = json.loads((RESULTS / RECIPE_SEARCH).read_text())["metrics"]["runs"]
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == len(runs) + 1  # the header
+    assert all(line.count(" | ") == 4 for line in rows), rows[0]
+    for r in runs:
+        assert f"| {r['data']}, {r['init']}, {r['seed']} | {r['variant']} |" in text
+        assert f"| {r['srocc_median']:.3f} |" in text

@@ -267,3 +267,55 @@ def test_html_tables_show_numbers_first_and_move_long_text_to_notes():
     assert cells and all("white-space:" in c for c in cells)
     assert re.search(r'<td style="white-space:nowrap">0\.610</td>', body)  # numbers: one line
     assert "components" in table.to_markdown()  # the Markdown form keeps every column
+
+
+def test_run_command_gives_a_run_folder_what_it_needs():
+    gpu = report.run_command("finetune", "gpu", dataset="livec", root="DATA_DIR", splits=10)
+    assert gpu.split() == ["gmiqa", "finetune", "--profile", "gpu", "--dataset", "livec",
+                           "--root", "DATA_DIR", "--splits", "10", "--pristine", "PRISTINE",
+                           "--backbone-weights", "WEIGHTS", "--out", "runs"]  # fmt: skip
+    cpu = report.run_command("ablation", "cpu", inits="none,graph", quiet=True)
+    assert "--backbone-weights" not in cpu and "--quiet" in cpu.split()
+    assert "--pristine PRISTINE" in cpu
+    assert "--pristine" not in report.run_command("evaluate", "cpu", dataset="csiq")
+    assert report.run_command("livec-dev", None, out="data/livec-dev", pristine=None,
+                              release="R") == "gmiqa livec-dev --release R --out data/livec-dev"  # fmt: skip
+    # the command Tables 1-2 print is this function's, with every flag
+    assert report.measure_command("livec") == report.run_command(
+        "finetune", "gpu", dataset="livec", root="DATA_DIR", init="graph", splits=10
+    )
+    for placeholder in ("PRISTINE", "WEIGHTS", "DATA_DIR"):
+        assert placeholder in report.PLACEHOLDERS
+
+
+def test_run_command_parses_with_the_real_command_line():
+    from gmiqa.cli import build_parser
+
+    parser = build_parser()
+    for command in (
+        report.measure_command("koniq10k"),
+        report.run_command("ablation", "gpu-quick", dataset="livec", root="D", splits=10),
+        report.run_command("pretrain", "cpu", stage="all"),
+    ):
+        args = parser.parse_args(command.split()[1:])  # exits 2 on an unknown flag
+        assert args.command == command.split()[1]
+
+
+def test_the_stored_ablation_rows_become_one_result_each():
+    from gmiqa.evidence import ablation_sets
+
+    path = ablation_sets(Path(__file__).resolve().parent.parent / "data" / "results")["livec"][0]
+    doc = report.load_ablation(path)
+    rows = report.ablation_row_results(doc, "livec_dev")
+    names = [r["provenance"]["init"] for r in rows]
+    assert names == [n for n, r in doc["metrics"]["rows"].items() if r.get("kind") == "gmiqa"]
+    graph = rows[names.index("graph")]
+    assert graph["metrics"]["srocc_median"] == doc["metrics"]["rows"]["graph"]["srocc_median"]
+    assert graph["provenance"]["dataset"] == "livec_dev"
+    assert graph["provenance"]["split_seed"] == 0
+    table = report.ablation_table(paper_results(), rows, {})
+    md = table.to_markdown()
+    full = _row_cells(md, "paper +SPP")
+    base = doc["metrics"]["rows"]["none"]["srocc_median"]
+    gain = 100 * (graph["metrics"]["srocc_median"] - base) / base
+    assert full["gain over no pre-training %"] == f"{gain:+.1f}"
