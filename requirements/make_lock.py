@@ -41,6 +41,19 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def read_lock(path: Path = LOCK) -> dict[str, str]:
+    """name -> version of every pin of a lock file; ValueError naming a line that is not one."""
+    pins: dict[str, str] = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = re.fullmatch(r"([a-z0-9][a-z0-9-]*)==([^\s;]+)", line)
+        if not match or match.group(1) in pins:
+            raise ValueError(f"{path}:{n}: not a name==version line of a new name: {line!r}")
+        pins[match.group(1)] = match.group(2)
+    return pins
+
+
 def project_requirements(pyproject: Path) -> list[tuple[str, str]]:
     """(requirement, where it comes from) for the core, every extra and the build backend."""
     meta = tomllib.loads(pyproject.read_text(encoding="utf-8"))
