@@ -201,6 +201,10 @@ def cell_key(capability: str, threads: int, seed: int) -> str:
     return f"{capability}:{threads}:{seed}"
 
 
+def _key(cell: dict) -> str:
+    return cell_key(cell["aten_cpu_capability"], cell["omp_num_threads"], cell["seed"])
+
+
 def cpu_flags() -> set[str]:
     try:
         text = Path("/proc/cpuinfo").read_text()
@@ -378,10 +382,17 @@ def _load(path: Path) -> dict:
     return doc
 
 
+def table_path(path: Path) -> Path:
+    """The Markdown table written beside a spreads file (``metric_spreads.md``)."""
+    return path.with_suffix(".md")
+
+
 def _write(path: Path, doc: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """The spreads file and, beside it, its table for people to read."""
+    for target, text in ((path, json.dumps(doc, indent=1) + "\n"), (table_path(path), table_page(doc))):  # fmt: skip
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
 
 
 def _document(doc: dict, command: str) -> dict:
@@ -410,7 +421,7 @@ def measure(args) -> int:
         return 2
     flags = cpu_flags()
     skipped = [s for s in doc.get("skipped", []) if s["cell"] not in {cell_key(*c) for c in cells}]
-    have = {cell_key(c["aten_cpu_capability"], c["omp_num_threads"], c["seed"]) for c in doc.get("cells", [])}  # fmt: skip
+    have = {_key(c) for c in doc.get("cells", [])}  # fmt: skip
     command = "python benchmarks/metric_spreads.py measure"
     for cap, threads, seed in cells:
         key = cell_key(cap, threads, seed)
@@ -425,14 +436,14 @@ def measure(args) -> int:
             continue
         print(f"{key}: running {len(NOTEBOOKS)} notebooks ...", flush=True)
         cell = run_cell(cap, threads, seed)
-        doc["cells"] = [c for c in doc.get("cells", []) if cell_key(c["aten_cpu_capability"], c["omp_num_threads"], c["seed"]) != key] + [cell]  # fmt: skip
+        doc["cells"] = [c for c in doc.get("cells", []) if _key(c) != key] + [cell]  # fmt: skip
         doc["skipped"] = skipped
         _write(args.out, _document(doc, command))
         print(f"{key}: {cell['total_seconds']} s", flush=True)
     doc["skipped"] = skipped
     if repeat is not None:
         key = cell_key(*repeat)
-        first = next((c for c in doc.get("cells", []) if cell_key(c["aten_cpu_capability"], c["omp_num_threads"], c["seed"]) == key), None)  # fmt: skip
+        first = next((c for c in doc.get("cells", []) if _key(c) == key), None)  # fmt: skip
         if first is None:
             print(f"--repeat {key}: not among the measured cells", file=sys.stderr)
             return 2
@@ -502,12 +513,63 @@ def rebound(args) -> int:
     return check(args)
 
 
+def table_page(doc: dict) -> str:
+    """The page beside the spreads file: what was measured, and the table."""
+    cells = ", ".join(_key(c) for c in doc.get("cells", []))
+    skipped = "; ".join(f"{s['cell']} ({s['reason']})" for s in doc.get("skipped", [])) or "none"
+    repeats = "; ".join(f"{r['cell']}: {'bit-identical' if r['bit_identical'] else 'differs'}" for r in doc.get("repeats", [])) or "none"  # fmt: skip
+    lines = [
+        "# Measured spreads of the bounded notebook metrics",
+        "",
+        f"Made by `{doc['command']}` (benchmarks/metric_spreads.py) from {Path(OUT).name}; do not edit.",  # fmt: skip
+        "Smoke profile. Cells (ATEN_CPU_CAPABILITY:OMP_NUM_THREADS:SEED) measured: "
+        f"{cells}. Not measured: {skipped}. Run twice: {repeats}.",
+        "Values reported elsewhere and counted: "
+        + ("; ".join(e["source"] for e in doc.get("external", [])) or "none")
+        + ".",
+        "",
+        "Margins: " + "; ".join(f"{k}: {v}" for k, v in doc["margins"].items()) + ".",
+        "Columns kernel, threads, seed: the largest change between two measured runs that differ "
+        "in that setting alone (- where no such pair was measured); runs counts the value "
+        "reported elsewhere too.",
+        "",
+        table(doc),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+AXIS_FIELDS = {"kernel": "aten_cpu_capability", "threads": "omp_num_threads", "seed": "seed"}
+
+
+def axis_spread(spec: Spec, cells: list[dict], axis: str) -> float | None:
+    """The largest change of a metric between two measured cells that differ in ``axis`` only."""
+    field = AXIS_FIELDS[axis]
+    others = [f for f in AXIS_FIELDS.values() if f != field]
+    groups: dict[tuple, list[float]] = {}
+    for cell in cells:
+        values = spread_values(spec, [cell])
+        if values:
+            groups.setdefault(tuple(cell[f] for f in others), []).append(values[0])
+    spans = [max(v) - min(v) for v in groups.values() if len(v) > 1]
+    return max(spans) if spans else None
+
+
 def table(doc: dict) -> str:
-    """The measured spreads and bounds as a Markdown table."""
-    lines = ["| notebook | metric | min | max | cells | bound | margin |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    """The measured spreads and bounds as a Markdown table: the range over every run, the
+    largest change along each axis alone, the bound and its margin."""
+    cells = doc.get("cells", [])
+    head = (
+        "| notebook | metric | kind | min | max | runs | kernel | threads | seed | bound | margin |"
+    )
+    lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
+    by_name = {(s.notebook, s.metric): s for s in SPECS}
     for nb, metrics in doc.get("bounds", {}).items():
         for name, b in metrics.items():
-            lines.append(f"| {nb} | {name} | {b['min']:.4g} | {b['max']:.4g} | {b['cells']} | {b['op']} {b['bound']:.4g} | {b['margin']:.3g} |")  # fmt: skip
+            spec = by_name.get((nb, name))
+            axes = [axis_spread(spec, cells, a) if spec else None for a in AXIS_FIELDS]
+            shown = " | ".join("-" if v is None else f"{v:.3g}" for v in axes)
+            lines.append(f"| {nb} | {name} | {b['kind']} | {b['min']:.4g} | {b['max']:.4g} | {b['cells']} | {shown} | {b['op']} {b['bound']:.4g} | {b['margin']:.3g} |")  # fmt: skip
     return "\n".join(lines)
 
 

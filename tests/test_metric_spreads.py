@@ -38,6 +38,27 @@ def test_every_bound_lies_outside_its_measured_spread_by_the_stated_margin(doc):
             assert b["margin"] > 0, f"{notebook}.{name}: no margin"
 
 
+def test_the_table_beside_the_file_is_the_files(doc):
+    page = ms.table_page(doc)
+    assert ms.table_path(SPREADS).read_text(encoding="utf-8") == page
+    assert page.count("\n| ") == sum(len(b) for b in doc["bounds"].values()) + 1  # + the head
+
+
+def test_axis_spreads_compare_cells_that_differ_in_one_setting_only():
+    spec = ms.Spec("nb", "x", "<", "stat")
+
+    def cell(cap, threads, seed, x):
+        return {"aten_cpu_capability": cap, "omp_num_threads": threads, "seed": seed,
+                "metrics": {"nb": {"x": x}}}  # fmt: skip
+
+    cells = [cell("avx2", 1, 0, 1.0), cell("default", 1, 0, 1.5), cell("avx2", 2, 0, 1.25),
+             cell("avx2", 1, 1, 3.0), cell("default", 2, 1, 9.0)]  # fmt: skip
+    assert ms.axis_spread(spec, cells, "kernel") == 0.5
+    assert ms.axis_spread(spec, cells, "threads") == 0.25
+    assert ms.axis_spread(spec, cells, "seed") == 2.0
+    assert ms.axis_spread(spec, cells[:1], "seed") is None
+
+
 def test_every_empirical_check_has_a_bound_and_the_notebook_test_reads_them(doc):
     specs = {(s.notebook, s.metric) for s in ms.SPECS}
     stored = {(nb, name) for nb, bounds in doc["bounds"].items() for name in bounds}
