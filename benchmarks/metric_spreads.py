@@ -419,6 +419,10 @@ def measure(args) -> int:
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
+    notebooks = tuple(nb for nb in NOTEBOOKS if nb in (args.notebooks or NOTEBOOKS))
+    if args.notebooks and len(notebooks) != len(set(args.notebooks)):
+        print(f"--notebooks: choose from {', '.join(NOTEBOOKS)}", file=sys.stderr)
+        return 2
     flags = cpu_flags()
     skipped = [s for s in doc.get("skipped", []) if s["cell"] not in {cell_key(*c) for c in cells}]
     have = {_key(c) for c in doc.get("cells", [])}  # fmt: skip
@@ -434,8 +438,8 @@ def measure(args) -> int:
         if key in have and not args.redo:
             print(f"{key}: kept from {args.out.name}", flush=True)
             continue
-        print(f"{key}: running {len(NOTEBOOKS)} notebooks ...", flush=True)
-        cell = run_cell(cap, threads, seed)
+        print(f"{key}: running {len(notebooks)} notebooks ...", flush=True)
+        cell = run_cell(cap, threads, seed, notebooks)
         doc["cells"] = [c for c in doc.get("cells", []) if _key(c) != key] + [cell]  # fmt: skip
         doc["skipped"] = skipped
         _write(args.out, _document(doc, command))
@@ -579,6 +583,7 @@ def main(argv: list[str] | None = None) -> int:
     me = sub.add_parser("measure", help="run the grid and store spreads and bounds")
     me.add_argument("--cells", nargs="+", default=[cell_key(c, t, s) for c in CAPABILITIES for t in (1, 2) for s in (0, 1)])  # fmt: skip
     me.add_argument("--repeat", help="a measured cell to run again (bit-reproducibility)")
+    me.add_argument("--notebooks", nargs="+", help="only these (a cell short of time; in order)")
     me.add_argument("--redo", action="store_true", help="run cells already in the file again")
     me.add_argument("--fresh", action="store_true", help="drop the cells already in the file")
     me.add_argument("--out", type=Path, default=OUT)
