@@ -519,7 +519,12 @@ def rebound(args) -> int:
 
 def table_page(doc: dict) -> str:
     """The page beside the spreads file: what was measured, and the table."""
-    cells = ", ".join(_key(c) for c in doc.get("cells", []))
+
+    def shown(cell: dict) -> str:
+        ran = [nb for nb in NOTEBOOKS if nb in cell["metrics"]]
+        return _key(cell) + ("" if len(ran) == len(NOTEBOOKS) else f" ({', '.join(ran)} only)")
+
+    cells = ", ".join(shown(c) for c in doc.get("cells", []))
     skipped = "; ".join(f"{s['cell']} ({s['reason']})" for s in doc.get("skipped", [])) or "none"
     repeats = "; ".join(f"{r['cell']}: {'bit-identical' if r['bit_identical'] else 'differs'}" for r in doc.get("repeats", [])) or "none"  # fmt: skip
     lines = [
