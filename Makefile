@@ -1,6 +1,8 @@
 # GMIQA task runner. Every target creates the environment first if it is missing.
 #   make book   - execute every notebook with papermill, then build the Jupyter Book
 #   make test   - ruff, import contracts, unit tests, every notebook (smoke profile), book build
+#   make setup  - the environment, from requirements/lock.txt
+#   make lock   - re-resolve pyproject.toml's ranges into requirements/lock.txt
 PYTHON   ?= python3
 VENV     ?= .venv
 PY       := $(VENV)/bin/python
@@ -12,19 +14,32 @@ STAMP    := $(VENV)/.gmiqa-installed
 # DATA_DIR/csiq_sample).
 export GMIQA_CSIQ_SAMPLE ?= $(wildcard $(abspath ../shared/data/csiq_sample))
 
-.PHONY: setup book execute build-book test lint unit notebooks clean lab
+.PHONY: setup lock book execute build-book test lint unit notebooks clean lab
 
-# The venv is rebuilt when pyproject.toml changes. torch 2.14.1 / torchvision 0.29.1 are
-# pinned here (not in pyproject) because these wheels are the ones served locally.
-$(STAMP): pyproject.toml
+LOCK     := requirements/lock.txt
+
+# The venv is rebuilt when the lock or pyproject.toml changes. It holds exactly the lock's
+# versions (--no-deps: nothing the lock does not name; pip check: nothing missing), then
+# gmiqa itself, editable, built by the lock's setuptools. The stamp records the lock's
+# sha256 (tests/test_lock.py compares the installed versions with the lock it names).
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
-	$(PY) -m pip install --quiet -e ".[notebooks,book,dev]"
+	@echo "setup: installing the locked environment: $(LOCK), $$(grep -c '^[a-z0-9].*==' $(LOCK)) pinned distributions"
+	$(PY) -m pip install --quiet "$$(grep '^pip==' $(LOCK))"
+	$(PY) -m pip install --quiet --no-deps --requirement $(LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	$(PY) -m ipykernel install --prefix $(VENV) --name gmiqa --display-name "GMIQA (.venv)" >/dev/null
-	@touch $(STAMP)
+	@sha256sum $(LOCK) > $(STAMP)
+	@echo "setup: $(VENV) matches $(LOCK) ($$(cut -c1-12 $(STAMP)))"
 
 setup: $(STAMP)
+
+# Re-resolve pyproject.toml's ranges (and make_lock.py's torch pins) to the newest versions
+# and rewrite the lock; then `make setup` installs it. Re-measure the notebook metrics'
+# spreads after a refresh (benchmarks/metric_spreads.py, tests/metric_spreads.json).
+lock:
+	$(PYTHON) requirements/make_lock.py
 
 execute: $(STAMP)
 	$(PY) -m gmiqa.book execute --profile $(PROFILE)

@@ -7,6 +7,7 @@ chapter can show next to each number what produced it.
 from __future__ import annotations
 
 import datetime as _dt
+import importlib.metadata
 import platform
 import subprocess
 from pathlib import Path
@@ -41,8 +42,36 @@ def git_commit(path: str | Path | None = None) -> str:
         return "unknown"
 
 
+# The distributions whose code computes the project's numbers (the core, and the notebooks'
+# scikit-learn and UMAP); their versions go into every provenance block.
+PACKAGES = (
+    "torch",
+    "torchvision",
+    "torch-geometric",
+    "numpy",
+    "scipy",
+    "scikit-image",
+    "pillow",
+    "safetensors",
+    "scikit-learn",
+    "umap-learn",
+)
+
+
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    """Installed versions of ``names`` (those not installed are left out)."""
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
 def provenance(device: str | None = None, **extra) -> dict:
-    """A provenance block: commit, UTC date, device and library versions."""
+    """A provenance block: commit, UTC date, device, library versions and torch's CPU kernel
+    level (``ATEN_CPU_CAPABILITY`` chooses it; CPU results depend on it)."""
 
     dev = device
     if dev is None:
@@ -57,6 +86,8 @@ def provenance(device: str | None = None, **extra) -> dict:
         "gmiqa": __version__,
         "torch": torch.__version__,
         "python": platform.python_version(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "packages": package_versions(),
     }
     block.update(extra)
     return block

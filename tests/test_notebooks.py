@@ -1,6 +1,12 @@
 """Every notebook in _toc.yml runs under papermill with the smoke profile, and its recorded
 metrics fall in the ranges asserted here (a notebook test checks results, not only that
 it ran). Executed copies land in _build/executed/smoke/, where the book test builds from.
+
+The checks below are facts (ranges a metric cannot leave, counts the profile fixes). The
+empirical thresholds (a loss below some value, a baseline this far above chance, a
+numerical difference below a tolerance) come from tests/metric_spreads.json: measured over
+kernel levels, threads and seeds, each bound outside the spread by a stated margin
+(benchmarks/metric_spreads.py).
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ import math
 from pathlib import Path
 
 import pytest
+from metric_spreads_bounds import out_of_bounds
 
 from gmiqa.book import REPO, execute_notebook, executed_dir, toc_notebooks
 from gmiqa.notebook import read_metrics
@@ -51,7 +58,6 @@ def _(m):
     assert m["same_splits"] is True  # baselines on the fine-tuning's own test images
     for key in ("synthetic_srocc_median", "niqe_srocc_median", "brisque_srocc_median"):
         assert _finite(m[key]) and -1.0 <= m[key] <= 1.0, key
-    assert m["niqe_srocc_median"] > 0.15  # smoke measured 0.82 (the splits of 10_baselines)
     assert m["per_type_rows"] >= 3 * 6  # GMIQA, NIQE, BRISQUE x the smoke profile's 6 types
     assert m["ablation_rows_measured"] >= 1  # at least the full model
     assert m["paper_model_params"] == 27_377_541
@@ -76,7 +82,7 @@ def _(m):
     losses = ("final_query_loss", "first_query_loss")
     for key in (*losses, "unseen_query_mse_before", "unseen_query_mse_after"):
         assert _finite(m[key]) and 0.0 <= m[key] < 1.0, key  # MSE of scores in [0, 1]
-    assert m["final_query_loss"] < m["first_query_loss"]  # the outer loop lowers the query loss
+    # that the outer loop lowers the query loss: query_loss_drop in metric_spreads.json
     for key in ("first_support_loss", "final_support_loss"):
         assert _finite(m[key]) and 0.0 <= m[key] < 1.0, key
     # the smoke profile holds 2 references out of stages 1 and 2; no task draws them
@@ -94,7 +100,7 @@ def _(m):
     assert m["final_triplet_over_margin"] == pytest.approx(m["final_triplet_loss"] / margin)
     assert 0.0 <= m["final_triplet_over_margin"] <= (2.0 + margin) / margin
     for key in ("first_level_mse", "final_level_mse"):
-        assert _finite(m[key]) and 0.0 <= m[key] < 30.0, key  # levels 1..5, 6 steps
+        assert _finite(m[key]) and 0.0 <= m[key], key  # upper bounds: metric_spreads.json
     # per-image type cross-entropy: cosine logits in [-s, s] over 26 proxies bound it
     assert m["type_ce_chance"] == pytest.approx(math.log(6))  # the smoke profile's 6 types
     for key in ("first_type_ce", "final_type_ce"):
@@ -115,8 +121,8 @@ def _(m):
     assert m["splits"] == 2
     for key in ("srocc_median", "srocc_mean", "plcc_median", "plcc_logistic_median"):
         assert _finite(m[key]) and -1.0 <= m[key] <= 1.0, key
-    assert _finite(m["rmse_median"]) and 0.0 < m["rmse_median"] < 0.5
-    assert _finite(m["final_train_loss"]) and m["final_train_loss"] < 0.2
+    assert _finite(m["rmse_median"]) and 0.0 < m["rmse_median"] <= 1.0  # scores in [0, 1]
+    assert _finite(m["final_train_loss"]) and m["final_train_loss"] >= 0.0
     assert m["score_exit_status"] == 2  # one valid and one non-image file were scored
     assert m["second_lock_refused"] is True  # one command per run folder
     assert m["stale_temporaries_removed"] == 1  # the temporary a kill left, and nothing else
@@ -138,15 +144,15 @@ def _(m):
 def _(m):
     assert m["n_items"] >= 100 and m["n_splits"] >= 2
     assert 16 <= m["niqe_patch"] <= 96 and m["niqe_pristine_blocks"] >= 36
-    # On the synthetic set both baselines must rank pseudo-quality above chance and
-    # order the levels of a type: measured NIQE 0.81 / 0.92, BRISQUE 0.62 / 0.93 (smoke),
-    # NIQE 0.33 / 0.34, BRISQUE 0.70 / 0.49 (cpu: all 25 types, some invisible to NSS).
-    assert 0.15 < m["niqe_srocc_median"] <= 1.0
-    assert 0.3 < m["brisque_srocc_median"] <= 1.0
-    assert 0.2 < m["niqe_level_srocc_mean"] <= 1.0
-    assert 0.2 < m["brisque_level_srocc_mean"] <= 1.0
-    assert 0.2 <= m["mscn_shape_pristine"] <= 10.0 and 0.2 <= m["mscn_shape_blur"] <= 10.0
-    assert m["niqe_blur_example"] > m["niqe_pristine_example"] > 0  # blur is less natural
+    # On the synthetic set both baselines rank pseudo-quality above chance and order the
+    # levels of a type (how far above: metric_spreads.json; the cpu profile measured NIQE
+    # 0.33 / 0.34, BRISQUE 0.70 / 0.49: all 25 types, some invisible to NSS).
+    for key in ("niqe_srocc_median", "brisque_srocc_median"):
+        assert -1.0 <= m[key] <= 1.0, key
+    for key in ("niqe_level_srocc_mean", "brisque_level_srocc_mean"):
+        assert -1.0 <= m[key] <= 1.0, key
+    assert m["mscn_shape_pristine"] > 0 and m["mscn_shape_blur"] > 0  # GGD shapes
+    assert m["niqe_pristine_example"] > 0  # blur is less natural: niqe_blur_gain
     assert m["niqe_images_per_second"] > 0 and m["brisque_images_per_second"] > 0
 
 
@@ -177,16 +183,15 @@ def _(m):
 def _(m):
     assert (m["n_types"], m["n_families"], m["n_levels"]) == (25, 7, 5)
     assert m["n_items"] == 125 * m["n_references"] and m["n_references"] >= 2
-    # The pseudo-quality falls with level: smoke measured -0.84 mean over the monotone
-    # types and all mean curves but one falling at every level (colour shift flattens).
-    assert -1.0 <= m["mean_spearman_monotone_types"] < -0.6
-    assert m["mean_spearman_level_quality"] < -0.5
-    assert m["worst_monotone_type_spearman"] < -0.2
-    assert m["mean_spearman_within_reference"] < -0.85  # smoke measured -0.97
-    assert m["fraction_monotone_types_falling"] >= 0.8
+    # The pseudo-quality falls with level (how steeply, and the torch/numpy agreement:
+    # metric_spreads.json).
+    for key in ("mean_spearman_monotone_types", "mean_spearman_level_quality",
+                "worst_monotone_type_spearman", "mean_spearman_within_reference"):  # fmt: skip
+        assert -1.0 <= m[key] <= 1.0, key
+    assert 0.0 <= m["fraction_monotone_types_falling"] <= 1.0
     assert 0.0 <= m["pseudo_quality_min"] < m["pseudo_quality_max"] <= 1.0
     assert m["torch_types"] >= 19
-    assert m["torch_numpy_max_abs_diff"] < 1e-6
+    assert m["torch_numpy_max_abs_diff"] >= 0.0
     assert _finite(m["numpy_images_per_s"]) and m["numpy_images_per_s"] > 0
     assert _finite(m["torch_images_per_s"]) and m["torch_images_per_s"] > 0
 
@@ -198,10 +203,9 @@ def _(m):
     # meta-device counts, measured 7.85 and 8.18 GFLOPs (2 x MACs) at 224x224
     assert 7.6 < m["scnet50_gflops_224"] < 8.1 and 7.9 < m["resnet50_gflops_224"] < 8.4
     assert m["scnet50_min_input"] == 97
-    # gradient-measured fields: smoke measured 5 vs 16 px (one conv), 7 vs 40 px (3 blocks)
-    assert m["rf_plain_conv"] == 5 and m["rf_scconv"] >= 12
-    assert m["erf95_scconv"] > m["erf95_plain_conv"]
-    assert m["rf_sc_blocks"] > 2 * m["rf_plain_blocks"]
+    # gradient-measured fields: a 5x5 conv sees 5 px; how much more the self-calibrated
+    # ones see (rf_scconv, erf95_gain, rf_blocks_ratio): metric_spreads.json
+    assert m["rf_plain_conv"] == 5 and m["rf_plain_blocks"] > 0
     assert m["profile_backbone_params"] > 0
 
 
@@ -210,7 +214,7 @@ def _(m):
     assert m["n_images"] >= 3 and m["distinct_image_sizes"] >= 3 and m["distinct_map_sizes"] >= 3
     assert m["distinct_feature_lengths"] == 1 and m["feature_length"] >= 2
     assert m["spp_length"] % 21 == 0
-    assert m["bucket_max_abs_diff"] < 1e-4  # smoke measured 9.5e-07
+    assert m["bucket_max_abs_diff"] >= 0.0  # tolerance: metric_spreads.json
     assert m["projection_params_full"] == 22_020_608
     assert m["projection_params_reduced"] == 3_277_824
     assert m["small_image_error"] is True and m["min_input_size"] >= 49
@@ -222,8 +226,8 @@ def _(m):
     assert _finite(m["graph_code_norm"]) and m["graph_code_norm"] > 0
     assert 0.0 <= m["triplet_loss"] <= 2.1  # unit codes: at most 2 + margin 0.1
     assert m["level_sigma_min"] > 0 and _finite(m["level_mse_untrained"])
-    assert m["dense_sparse_max_diff"] < 1e-5  # smoke measured 1.5e-08
-    assert m["permutation_code_diff"] < 1e-5 and m["score_batch_diff"] < 1e-5
+    for key in ("dense_sparse_max_diff", "permutation_code_diff", "score_batch_diff"):
+        assert m[key] >= 0.0, key  # tolerances: metric_spreads.json
     assert m["all_finite"] is True
     assert m["paper_params_total"] == 27_377_541
     assert 30.0 < m["paper_gflops_512x384"] < 32.0  # measured 31.01 on the meta device
@@ -247,3 +251,5 @@ def test_notebook_runs_and_records_metrics(notebook: Path, shared_run_dir):
     recorded = read_metrics(shared_run_dir, "smoke", notebook.stem)
     assert recorded["provenance"]["commit"]
     CHECKS[notebook.stem](recorded["metrics"])
+    outside = out_of_bounds(notebook.stem, recorded["metrics"])
+    assert not outside, "\n".join(outside)
