@@ -433,8 +433,8 @@ HOSTILE_NAMES = [
 
 @pytest.mark.parametrize("raw", HOSTILE_NAMES, ids=[repr(n)[2:20] for n in HOSTILE_NAMES])
 def test_every_name_is_written_escaped_and_read_back(tmp_path, raw):
-    from gmiqa.score_output import write_scores
     from gmiqa.names import escape_name, read_scores, unescape_name
+    from gmiqa.score_output import write_scores
 
     name = os.fsdecode(raw)
     path = str(tmp_path / name)

@@ -19,8 +19,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
 from gmiqa.datasets.base import (
     ImageListDataset,
     IQARecord,

@@ -27,6 +27,7 @@ import scipy.io
 from PIL import Image
 
 from gmiqa.atomic import atomic_write
+from gmiqa.datasets.base import read_score_text
 from gmiqa.datasets.livec import (
     DEFAULT_DIR,
     MOS_FILE,
@@ -34,7 +35,6 @@ from gmiqa.datasets.livec import (
     NAMES_FILE,
     find_root,
 )
-from gmiqa.datasets.base import read_score_text
 from gmiqa.datasets.matfiles import cell_strings, load_mat_variable
 from gmiqa.errors import DatasetError
 
