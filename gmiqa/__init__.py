@@ -164,6 +164,8 @@ The core:
     ``(N, 3, H, W)`` on any device
 - ``gmiqa.images``: Reading images of any mode into one representation: ``uint8`` RGB, shape
   (H, W, 3)
+- ``gmiqa.matfile``: Reading a MATLAB ``.mat`` file from outside without letting it crash
+  the process
 - ``gmiqa.metrics``: Agreement between predicted and human quality scores: SROCC, KROCC,
   PLCC, RMSE
 - ``gmiqa.checkpoint``: Checkpoints: safetensors weights plus a JSON sidecar, written
@@ -175,6 +177,8 @@ The core:
 - ``gmiqa.provenance``: Where a number came from: commit, date, device, versions
 - ``gmiqa.device``: Device selection and the fast paths (bf16 autocast, channels_last,
   torch.compile)
+- ``gmiqa.names``: File names in text outputs: escaped so that any name can be written, and
+  read back
 
 The base:
 

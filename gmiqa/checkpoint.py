@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from gmiqa.atomic import atomic_write, atomic_write_json
@@ -171,10 +170,24 @@ def _short(value: Any, limit: int = 40) -> str:
 
 def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check the JSON sidecar of a checkpoint (no tensors are loaded)."""
+    given = Path(path)
     weights = _weights_path(path)
     side = sidecar_path(weights)
+    if given.is_dir():
+        raise CheckpointError(
+            f"{given}: is a folder, not a checkpoint (give its NAME.safetensors file)"
+        )
+    if given.is_file() and given.suffix not in (SUFFIX, ".json"):
+        raise CheckpointError(
+            f"{given}: not a GMIQA checkpoint (a NAME.safetensors weights file next to its "
+            "NAME.json sidecar); pickled .pt/.pth/.ckpt files are never loaded (unpickling "
+            "can run code)"
+        )
     if not weights.exists():
-        raise CheckpointError(f"{weights}: no such checkpoint file")
+        tried = f" (nor {weights.name})" if weights != given else ""
+        raise CheckpointError(f"{given}: no such checkpoint file{tried}")
+    if not weights.is_file():
+        raise CheckpointError(f"{weights}: is not a file, not a checkpoint")
     if not side.exists():
         raise CheckpointError(
             f"{weights}: its sidecar {side.name} is missing (not a GMIQA checkpoint)"
@@ -215,7 +228,7 @@ def load_checkpoint(
     its sidecar. Taught in ``notebooks/05_meta_learning.ipynb``.
     """
     weights = _weights_path(path)
-    meta = read_sidecar(weights)
+    meta = read_sidecar(path)  # the name as given, for its messages
     if meta.get("weights_sha256") != _sha256(weights):
         raise CheckpointError(
             f"{weights}: weights do not match their sidecar {sidecar_path(weights).name} "
@@ -223,8 +236,10 @@ def load_checkpoint(
         )
     try:
         tensors = load_file(str(weights), device=str(map_location))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{weights}: corrupt safetensors file ({exc})") from None
+    except Exception as exc:  # safetensors' Rust errors surface as several types
+        raise CheckpointError(
+            f"{weights}: corrupt safetensors file ({type(exc).__name__}: {exc})"
+        ) from None
     model, optim, extra = {}, {}, {}
     for name, value in tensors.items():
         group, _, key = name.partition("/")

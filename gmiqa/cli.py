@@ -21,6 +21,7 @@ from gmiqa.datasets.livec_dev import build_livec_dev
 from gmiqa.datasets.table import DATASETS
 from gmiqa.device import resolve_device
 from gmiqa.errors import ConfigError, GMIQAError
+from gmiqa.images import LINK_RULE
 from gmiqa.inference import expand_image_inputs, load_model
 from gmiqa.profiles import PROFILES, get_profile
 from gmiqa.runfolder import CommandInputs, PretrainingData, check_score_file, prepare_command
@@ -175,7 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "folders, glob patterns", description="Score image files, folders (searched "
                        "recursively for image files) and glob patterns ('photos/**/*.jpg'). Images "
                        "of the same size are scored together in batches; each score equals the "
-                       "image's score alone.")  # fmt: skip
+                       "image's score alone. " + LINK_RULE + " Paths in the path<TAB>score "
+                       "lines and in a CSV are escaped when they hold a backslash, a tab, a "
+                       "newline, another control character or bytes that are not UTF-8 "
+                       "(gmiqa.names).")  # fmt: skip
     _common(p, run_folder=False)  # the model's settings come from the checkpoint
     p.add_argument("--checkpoint", type=Path, required=True)
     p.add_argument("--json", action="store_true", help="print JSON instead of path<TAB>score lines")

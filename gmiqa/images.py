@@ -13,14 +13,17 @@ never depends on how a file happened to be stored:
   (``PIL.ImageOps.exif_transpose``), so the image is scored as it is shown;
 - an animated GIF (or WebP, APNG) -> its first frame, the one a still viewer shows.
 
-A missing, empty, truncated, or non-image file, and one whose header claims more pixels
-than Pillow's decompression-bomb limit, raises :class:`~gmiqa.errors.ImageReadError`
+A missing, empty, truncated, or non-image file (whatever exception Pillow's decoder
+raises on it), and one whose header claims more pixels than Pillow's decompression-bomb
+limit, raises :class:`~gmiqa.errors.ImageReadError`
 naming the file.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,8 +92,14 @@ def _open(path: Path) -> Iterator[Image.Image]:
         raise ImageReadError(
             f"{path}: refused, its header claims more pixels than Pillow's limit ({exc})"
         ) from None
-    except (OSError, SyntaxError, ValueError) as exc:  # truncated / corrupt data
-        raise ImageReadError(f"{path}: corrupt or truncated image ({exc})") from None
+    except ImageReadError:
+        raise
+    except Exception as exc:
+        # Pillow's decoders answer hostile bytes with OSError, SyntaxError, ValueError,
+        # EOFError, struct.error, IndexError, ZeroDivisionError...: all mean a bad file.
+        raise ImageReadError(
+            f"{path}: corrupt or truncated image ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _upright(img: Image.Image) -> Image.Image:
@@ -125,30 +134,66 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     return arr
 
 
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files anywhere under ``folder`` (sorted); raise if there are none.
+LINK_RULE = (
+    "A symlink in a scored folder that leads out of it is not followed: it is reported in "
+    "one line and the folder's other photos are scored (exit status 2); give the file "
+    "itself to score it. A link that dangles or loops is reported the same way."
+)
 
-    Taught in ``notebooks/00_quickstart.ipynb``. Symlinks that stay inside ``folder`` are
-    followed; one that leads out of it (a file, or a folder on the way) raises
-    ImageReadError naming it: a folder given to be scored or trained on is never a door
-    to other files (name such a file on its own to read it).
+
+def scan_images(folder: str | os.PathLike) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """``(image files, problems)`` anywhere under ``folder``, each list sorted by path.
+
+    Taught in ``notebooks/00_quickstart.ipynb``. A *problem* is ``(path, one-line
+    message naming it)`` for an entry with an image suffix that cannot be read as a file
+    of the folder: a symlink that dangles, one that loops, and one that leads out of
+    ``folder`` (a file, or a folder on the way), which is never followed: a folder given
+    to be scored or trained on is not a door to other files (:data:`LINK_RULE`). The
+    message says what is wrong; the caller adds what it did. Links that stay inside are
+    followed. ``gmiqa score`` reports each problem and scores the files;
+    :func:`list_images` refuses the folder at the first one.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise ImageReadError(f"{folder}: no such folder of images")
-    real_root = os.path.realpath(folder)
-    files = []
+    real_root = os.path.realpath(folder).rstrip(os.sep) + os.sep
+    files, problems = [], []
     for p in folder.rglob("*"):
-        if p.suffix.lower() not in IMAGE_SUFFIXES or not p.is_file():
+        if p.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        try:
+            if not stat.S_ISREG(p.stat().st_mode):
+                continue  # a folder named like an image, a device, a pipe
+        except OSError as exc:
+            if p.is_symlink():
+                what = "loops" if exc.errno == errno.ELOOP else f"dangles ({exc.strerror})"
+                problems.append((p, f"{p}: a link that {what}"))
+            else:
+                problems.append((p, f"{p}: cannot be read ({exc.strerror or exc})"))
             continue
         real = os.path.realpath(p)
-        if not real.startswith(real_root.rstrip(os.sep) + os.sep):
-            raise ImageReadError(
-                f"{p}: a link to {real}, outside the folder {folder}; refused (give the "
-                "file itself to read it)"
-            )
+        if not real.startswith(real_root):
+            problems.append((p, f"{p}: a link to {real}, outside the folder {folder}"))
+            continue
         files.append(p)
     files.sort()
+    problems.sort()
+    if not files and not problems:
+        raise ImageReadError(f"{folder}: contains no image files ({', '.join(IMAGE_SUFFIXES)})")
+    return files, problems
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files anywhere under ``folder`` (sorted); raise if there are none.
+
+    Taught in ``notebooks/00_quickstart.ipynb``. Symlinks that stay inside ``folder`` are
+    followed; the first one that leads out of it (a file, or a folder on the way), dangles
+    or loops raises ImageReadError naming it (:func:`scan_images`): a folder to train on
+    is read whole or not at all.
+    """
+    files, problems = scan_images(folder)
+    if problems:
+        raise ImageReadError(f"{problems[0][1]}; refused (give the file itself to read it)")
     if not files:
         raise ImageReadError(f"{folder}: contains no image files ({', '.join(IMAGE_SUFFIXES)})")
     return files

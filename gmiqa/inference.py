@@ -30,16 +30,20 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from gmiqa.checkpoint import Checkpoint, load_checkpoint, load_weights
+from gmiqa.checkpoint import Checkpoint, load_checkpoint, load_weights, sidecar_path
 from gmiqa.device import resolve_device, to_device_images
 from gmiqa.errors import CheckpointError, ConfigError, GMIQAError, ImageReadError
-from gmiqa.images import IMAGE_SUFFIXES, list_images, load_image
+from gmiqa.images import IMAGE_SUFFIXES, load_image, scan_images
 from gmiqa.models import build_model
 from gmiqa.profiles import ModelSettings
 from gmiqa.stages import STAGE_DESCRIPTIONS
 
 SCORE_RANGE = (0.0, 1.0)  # the fine-tuning targets: MOS normalised to [0, 1]
 _GLOB_CHARS = frozenset("*?[")
+# The largest integer a sidecar's model setting may hold: every profile's widths and
+# depths are far below it, and a bigger one would allocate gigabytes before the weights
+# could be found not to fit.
+MAX_SETTING = 4096
 
 
 def model_from_checkpoint(path: str | os.PathLike, device="cpu") -> tuple[nn.Module, Checkpoint]:
@@ -58,22 +62,55 @@ def model_of_checkpoint(ck: Checkpoint, device="cpu") -> nn.Module:
     """The model of a loaded :class:`gmiqa.checkpoint.Checkpoint`, in evaluation mode on
     ``device`` (:func:`model_from_checkpoint`). Taught in ``notebooks/07_finetuning.ipynb``.
     """
+    side = sidecar_path(ck.path)
     profile = ck.config.get("profile")
     model_cfg = profile.get("model") if isinstance(profile, dict) else None
     if not isinstance(model_cfg, dict):
-        raise CheckpointError(f"{ck.path}: its sidecar does not record the model settings")
-    fields = {f.name for f in dataclasses.fields(ModelSettings)}
-    cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in model_cfg.items() if k in fields}
+        raise CheckpointError(f"{side}: does not record the model settings (config.profile.model)")
+    defaults = ModelSettings()
+    cfg = {}
+    for f in dataclasses.fields(ModelSettings):
+        if f.name in model_cfg:
+            cfg[f.name] = _setting(model_cfg[f.name], getattr(defaults, f.name), f.name, side)
     # The checkpoint holds every weight: never look for ImageNet weights when rebuilding.
     cfg["pretrained"] = False
     try:
-        model = build_model(dataclasses.replace(ModelSettings(), **cfg))
-    except (TypeError, ValueError, KeyError) as exc:
+        model = build_model(dataclasses.replace(defaults, **cfg))
+    except (GMIQAError, TypeError, ValueError, KeyError, IndexError, RuntimeError) as exc:
+        message = " ".join(str(exc).split())
         raise CheckpointError(
-            f"{ck.path}: its sidecar's model settings cannot build a model ({exc})"
+            f"{side}: its model settings cannot build a model ({message})"
         ) from None
-    load_weights(model, ck, strict=True)
+    try:
+        load_weights(model, ck, strict=True)
+    except CheckpointError as exc:  # the settings may be what is wrong: name them too
+        raise CheckpointError(f"{exc} (model settings from {side.name})") from None
     return model.to(device).eval()
+
+
+def _setting(value, default, name: str, side: Path):
+    """A sidecar's model setting ``value`` checked against the type of its ``default``
+    (int: 1..MAX_SETTING; tuple: of such ints; str); CheckpointError naming ``side``."""
+
+    def whole(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SETTING
+
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = whole(value)
+    elif isinstance(default, tuple):
+        ok = isinstance(value, list | tuple) and 0 < len(value) <= 16 and all(map(whole, value))
+        value = tuple(value) if ok else value
+    else:
+        ok = isinstance(value, str) and len(value) <= 64
+    if not ok:
+        kind = {bool: "true or false", int: f"an integer in 1..{MAX_SETTING}",
+                tuple: f"a list of integers in 1..{MAX_SETTING}"}.get(type(default), "a name")  # fmt: skip
+        text = repr(value)
+        text = text if len(text) <= 40 else text[:37] + "..."
+        raise CheckpointError(f"{side}: model setting {name!r} is {text}, not {kind}")
+    return value
 
 
 def pretraining_stage(ck: Checkpoint) -> str | None:
@@ -114,14 +151,34 @@ def grid_windows(height: int, width: int, crop: int, grid: int) -> list[tuple[in
     return [(t, left) for t in tops for left in lefts]
 
 
-def recipe_resize(config: dict) -> int | None:
-    """The shorter side (px) to which a checkpoint's fine-tuning recipe resamples a photo
-    before scoring it (``finetune.resize_short``), or ``None`` (native size), read from
-    the sidecar ``config``. Taught in ``07_finetuning``."""
+def _recipe_int(ft: dict, key: str, source, limit: int = MAX_SETTING) -> int | None:
+    """``ft[key]`` as an int in 1..limit, None when absent or 0; CheckpointError naming
+    ``source`` (the sidecar) for anything else: a sidecar is data from outside."""
+    value = ft.get(key)
+    if value is None or (value == 0 and not isinstance(value, bool)):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+        text = repr(value)
+        text = text if len(text) <= 40 else text[:37] + "..."
+        raise CheckpointError(
+            f"{source or 'checkpoint sidecar'}: fine-tuning setting {key!r} is {text}, not "
+            f"an integer in 1..{limit}"
+        )
+    return value
+
+
+def _finetune_settings(config: dict) -> dict:
     profile = config.get("profile") if isinstance(config, dict) else None
     ft = profile.get("finetune") if isinstance(profile, dict) else None
-    side = ft.get("resize_short") if isinstance(ft, dict) else None
-    return int(side) if side else None
+    return ft if isinstance(ft, dict) else {}
+
+
+def recipe_resize(config: dict, source=None) -> int | None:
+    """The shorter side (px) to which a checkpoint's fine-tuning recipe resamples a photo
+    before scoring it (``finetune.resize_short``), or ``None`` (native size), read from
+    the sidecar ``config``; a value that is not a whole number of pixels raises
+    CheckpointError naming ``source``. Taught in ``07_finetuning``."""
+    return _recipe_int(_finetune_settings(config), "resize_short", source)
 
 
 def resize_short_side(x: torch.Tensor, side: int | None) -> torch.Tensor:
@@ -146,16 +203,19 @@ def resize_short_side(x: torch.Tensor, side: int | None) -> torch.Tensor:
     return out if x.dim() == 4 else out[0]
 
 
-def recipe_scoring(config: dict) -> tuple[int | None, int]:
+def recipe_scoring(config: dict, source=None) -> tuple[int | None, int]:
     """``(crop, eval_crops)`` of the fine-tuning recipe a checkpoint's sidecar ``config``
     records: how its model scores an image (:func:`score_windows`). ``(None, 0)`` (whole
-    images) when the sidecar records no fine-tuning settings. Taught in ``07_finetuning``.
+    images) when the sidecar records no fine-tuning settings. A value that is not an
+    integer (eval_crops: 1..64, a grid of at most 4096 windows) raises CheckpointError
+    naming ``source``. Taught in ``07_finetuning``.
     """
-    profile = config.get("profile") if isinstance(config, dict) else None
-    ft = profile.get("finetune") if isinstance(profile, dict) else None
-    if not isinstance(ft, dict) or not ft.get("eval_crops") or not ft.get("crop"):
+    ft = _finetune_settings(config)
+    grid = _recipe_int(ft, "eval_crops", source, limit=64)
+    crop = _recipe_int(ft, "crop", source)
+    if not grid or not crop:
         return None, 0
-    return int(ft["crop"]), int(ft["eval_crops"])
+    return crop, grid
 
 
 @torch.no_grad()
@@ -228,15 +288,20 @@ def expand_image_inputs(items) -> list[tuple[str, str | None]]:
     (``**`` recursive, sorted; matched files with an image extension, matched folders as
     folders). Anything else is taken as a file and read later, so a missing or unreadable
     file becomes that file's own error. A folder without images or a pattern without
-    matches is an error entry naming it.
+    matches is an error entry naming it, and so is each link in a folder that dangles,
+    loops or leads out of it (:func:`gmiqa.images.scan_images`; the folder's other
+    files are scored).
     """
     out: list[tuple[str, str | None]] = []
 
     def add_folder(folder: Path) -> None:
         try:
-            out.extend((str(p), None) for p in list_images(folder))
+            files, problems = scan_images(folder)
         except GMIQAError as exc:
             out.append((str(folder), str(exc)))
+            return
+        found = [(p, None) for p in files] + [(p, f"{msg}; not scored") for p, msg in problems]
+        out.extend((str(p), error) for p, error in sorted(found, key=lambda e: e[0]))
 
     for item in items:
         text = str(item)
@@ -370,8 +435,9 @@ class QualityModel:
         self.checkpoint = checkpoint
         profile = checkpoint.config.get("profile")
         self.profile = str(profile.get("name", "")) if isinstance(profile, dict) else ""
-        self.crop, self.grid = recipe_scoring(checkpoint.config)
-        self.resize_short = recipe_resize(checkpoint.config)
+        side = sidecar_path(checkpoint.path)
+        self.crop, self.grid = recipe_scoring(checkpoint.config, side)
+        self.resize_short = recipe_resize(checkpoint.config, side)
         self.batch_size = int(batch_size)
         self.workers = int(workers if workers is not None else min(4, os.cpu_count() or 1))
         if self.batch_size < 1 or self.workers < 1:
@@ -401,10 +467,32 @@ class QualityModel:
 
     @torch.no_grad()
     def score_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        """Scores (N,) on the CPU of images ``x`` (N, 3, H, W) float in [0, 1]."""
+        """Scores (N,) on the CPU of images ``x`` (N, 3, H, W) float in [0, 1].
+
+        Values are never rescaled: a tensor in 0..255 (or uint8) would be scored as a
+        different, over-exposed image, so a NaN, an infinity or a value outside [0, 1]
+        raises ConfigError (divide by 255 first).
+        """
         if x.dim() != 4 or x.shape[1] != 3:
             raise ConfigError(f"expected images (N, 3, H, W) or (3, H, W), got {tuple(x.shape)}")
-        x = to_device_images(x.float(), self.device)
+        if x.is_complex() or x.dtype == torch.bool:
+            raise ConfigError(f"expected a real float image tensor in [0, 1], got {x.dtype}")
+        x = x.float()
+        if x.numel():
+            finite = torch.isfinite(x)
+            if not bool(finite.all()):
+                raise ConfigError(
+                    f"image tensor holds {int((~finite).sum())} NaN or infinite value(s); "
+                    "scores need finite pixels in [0, 1]"
+                )
+            low, high = float(x.min()), float(x.max())
+            if low < 0.0 or high > 1.0:
+                raise ConfigError(
+                    f"image tensor values span {low:g}..{high:g}, not [0, 1] (a 0..255 "
+                    "image: divide by 255 first); never rescaled, a guess would change "
+                    "the score"
+                )
+        x = to_device_images(x, self.device)
         return score_windows(self.model, x, self.crop, self.grid,
                              resize_short=self.resize_short).float().cpu()  # fmt: skip
 
@@ -412,7 +500,8 @@ class QualityModel:
         """Quality of ``images`` (higher = better, on :attr:`score_range`).
 
         - a file (``str`` or path): its score, a float;
-        - a tensor (3, H, W): a float; (N, 3, H, W) in [0, 1]: a (N,) CPU tensor;
+        - a tensor (3, H, W): a float; (N, 3, H, W) in [0, 1]: a (N,) CPU tensor (a NaN,
+          an infinity or a value outside [0, 1] raises ConfigError: never rescaled);
         - a folder, a glob pattern, or a list / tuple of files, folders and patterns:
           ``{path: score}`` in the order :func:`expand_image_inputs` gives.
 

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from gmiqa.atomic import atomic_write_json, atomic_write_text
 from gmiqa.checkpoint import Checkpoint
 from gmiqa.inference import QualityModel, pretraining_warning
+from gmiqa.names import escape_name
 
 
 def print_pretraining_warning(ck: Checkpoint) -> None:
@@ -34,7 +35,9 @@ def score_with_progress(
     """``gmiqa score``'s loop: every entry of :func:`expand_image_inputs` scored in order,
     one ``{"path", "score"}`` or ``{"path", "error"}`` row each, with a progress bar on an
     interactive stderr only (never in logs). ``echo`` prints ``path<TAB>score`` lines on
-    stdout as they come; errors always go to stderr as ``gmiqa: error: ...``.
+    stdout as they come; errors always go to stderr as ``gmiqa: error: ...``. Paths and
+    messages are written through :func:`gmiqa.names.escape_name`, so a name with a tab,
+    a newline or bytes that are not UTF-8 stays one record.
 
     Taught in ``notebooks/07_finetuning.ipynb``.
     """
@@ -52,9 +55,9 @@ def score_with_progress(
         for path, score, error in scored:
             rows.append({"path": path, **({"error": error} if error else {"score": score})})
             if error is not None:
-                say(f"gmiqa: error: {error}", sys.stderr)
+                say(f"gmiqa: error: {escape_name(error)}", sys.stderr)
             elif echo:
-                say(f"{path}\t{score:.6f}", sys.stdout)
+                say(f"{escape_name(path)}\t{score:.6f}", sys.stdout)
             bar.update(1)
     return rows
 
@@ -63,7 +66,9 @@ def write_scores(path: str | os.PathLike, rows: list[dict]) -> None:
     """Write ``[{"path", "score" or "error"}, ...]`` to a .json or .csv file, atomically.
 
     Taught in ``notebooks/07_finetuning.ipynb`` (``gmiqa score --out``). CSV columns:
-    ``path, score, error`` (scores with 6 decimals).
+    ``path, score, error`` (scores with 6 decimals; path and error escaped by
+    :func:`gmiqa.names.escape_name`, so every computed score is written whatever its
+    file's name; :func:`gmiqa.names.read_scores` reads either format back).
     """
     path = Path(path)
     if path.suffix.lower() == ".json":
@@ -74,5 +79,6 @@ def write_scores(path: str | os.PathLike, rows: list[dict]) -> None:
     writer.writerow(["path", "score", "error"])
     for r in rows:
         score = r.get("score")
-        writer.writerow([r["path"], "" if score is None else f"{score:.6f}", r.get("error", "")])
+        writer.writerow([escape_name(r["path"]), "" if score is None else f"{score:.6f}",
+                         escape_name(r.get("error", ""))])  # fmt: skip
     atomic_write_text(path, buf.getvalue())

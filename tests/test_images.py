@@ -122,3 +122,28 @@ def test_a_link_out_of_a_scored_folder_is_refused_naming_it(tmp_path):
     os.symlink(tmp_path / "secret.png", folder / "out.png")
     with pytest.raises(ImageReadError, match=r"out\.png: a link to .*secret\.png, outside"):
         list_images(folder)
+
+
+def test_scan_images_reports_each_bad_link_and_keeps_the_rest(tmp_path):
+    import os
+
+    from PIL import Image
+
+    from gmiqa.errors import ImageReadError
+    from gmiqa.images import list_images, scan_images
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.new("RGB", (4, 4)).save(folder / "a.png")
+    Image.new("RGB", (4, 4)).save(tmp_path / "secret.png")
+    os.symlink("loop.png", folder / "loop.png")
+    os.symlink("gone.png", folder / "dangling.png")
+    os.symlink(tmp_path / "secret.png", folder / "out.png")
+    files, problems = scan_images(folder)
+    assert files == [folder / "a.png"]
+    assert [p.name for p, _ in problems] == ["dangling.png", "loop.png", "out.png"]
+    messages = [m for _, m in problems]
+    assert "a link that dangles" in messages[0] and "a link that loops" in messages[1]
+    assert "outside the folder" in messages[2] and all("\n" not in m for m in messages)
+    with pytest.raises(ImageReadError, match=r"dangling\.png: a link that dangles .*refused"):
+        list_images(folder)  # a folder to train on is read whole or not at all

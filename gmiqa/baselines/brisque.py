@@ -147,8 +147,8 @@ def read_libsvm_model(path: str | os.PathLike) -> dict:
         i += 1
     if i == len(lines):
         raise CheckpointError(f"{path}: no 'SV' section: not a libsvm model file")
-    svm_type = header.get("svm_type", ["?"])[0]
-    kernel = header.get("kernel_type", ["?"])[0]
+    svm_type = (header.get("svm_type") or ["?"])[0]
+    kernel = (header.get("kernel_type") or ["?"])[0]
     if svm_type not in ("epsilon_svr", "nu_svr"):
         raise CheckpointError(f"{path}: svm_type {svm_type!r}; BRISQUE needs a regression SVM")
     if kernel != "rbf":
@@ -168,6 +168,8 @@ def read_libsvm_model(path: str | os.PathLike) -> dict:
             row = np.zeros(N_FEATURES)
             for item in parts[1:]:
                 index, value = item.split(":")
+                if not 1 <= int(index) <= N_FEATURES:
+                    raise IndexError(index)
                 row[int(index) - 1] = float(value)
         except (ValueError, IndexError):
             raise CheckpointError(
@@ -176,7 +178,7 @@ def read_libsvm_model(path: str | os.PathLike) -> dict:
         rows.append(row)
     if not rows:
         raise CheckpointError(f"{path}: no support vectors")
-    total = header.get("total_sv", [str(len(rows))])[0]
+    total = (header.get("total_sv") or [str(len(rows))])[0]
     if total.isdigit() and int(total) != len(rows):
         raise CheckpointError(f"{path}: header says {total} support vectors, found {len(rows)}")
     return {
@@ -204,6 +206,8 @@ def read_svm_scale_range(path: str | os.PathLike) -> dict:
         fmin, fmax = np.full(N_FEATURES, np.nan), np.full(N_FEATURES, np.nan)
         for line in lines[i + 2 :]:
             index, lo, hi = line.split()
+            if not 1 <= int(index) <= N_FEATURES:
+                raise IndexError(index)
             fmin[int(index) - 1], fmax[int(index) - 1] = float(lo), float(hi)
     except (ValueError, IndexError):
         raise CheckpointError(f"{path}: malformed line; expected 'index min max'") from None
@@ -244,14 +248,19 @@ class BRISQUE:
         text_io: bool = False,
         source: str = "",
     ):
-        self.support_vectors = np.asarray(support_vectors, dtype=np.float64)
-        self.coef = np.asarray(coef, dtype=np.float64).ravel()
-        self.intercept = float(intercept)
-        self.gamma = float(gamma)
-        self.feature_min = np.asarray(feature_min, dtype=np.float64).ravel()
-        self.feature_max = np.asarray(feature_max, dtype=np.float64).ravel()
-        self.lower, self.upper = float(lower), float(upper)
-        self.target_mean, self.target_std = float(target_mean), float(target_std)
+        try:
+            self.support_vectors = np.asarray(support_vectors, dtype=np.float64)
+            self.coef = np.asarray(coef, dtype=np.float64).ravel()
+            self.intercept = float(intercept)
+            self.gamma = float(gamma)
+            self.feature_min = np.asarray(feature_min, dtype=np.float64).ravel()
+            self.feature_max = np.asarray(feature_max, dtype=np.float64).ravel()
+            self.lower, self.upper = float(lower), float(upper)
+            self.target_mean, self.target_std = float(target_mean), float(target_std)
+        except (TypeError, ValueError) as exc:  # text or arrays where numbers belong
+            raise CheckpointError(
+                f"{source or 'BRISQUE model'}: arrays are not numbers ({exc})"
+            ) from None
         self.higher_is_better = bool(higher_is_better)
         self.text_io = bool(text_io)
         self.source = source
@@ -264,6 +273,11 @@ class BRISQUE:
             or self.feature_max.shape != (N_FEATURES,)
         ):
             raise CheckpointError(f"{source or 'BRISQUE model'}: arrays do not fit 36 features")
+        numbers = (self.support_vectors, self.coef, self.feature_min, self.feature_max,
+                   [self.intercept, self.gamma, self.lower, self.upper, self.target_mean,
+                    self.target_std])  # fmt: skip
+        if not all(np.isfinite(a).all() for a in numbers):
+            raise CheckpointError(f"{source or 'BRISQUE model'}: holds NaN or infinite values")
 
     def __repr__(self) -> str:
         return (
@@ -359,7 +373,7 @@ class BRISQUE:
             raise CheckpointError(f"{path}: no such BRISQUE model file")
         try:
             with np.load(path) as d:
-                return cls(
+                return cls(  # a CheckpointError of the checks passes through as it is
                     d["support_vectors"],
                     d["coef"],
                     float(d["intercept"]),
@@ -374,9 +388,11 @@ class BRISQUE:
                     bool(d["text_io"]),
                     source=str(path),
                 )
-        except (KeyError, ValueError, OSError) as exc:
+        except CheckpointError:
+            raise
+        except Exception as exc:  # not a zip, truncated, a pickle, a missing array...
             raise CheckpointError(
-                f"{path}: not a BRISQUE model written by BRISQUE.save ({exc})"
+                f"{path}: not a BRISQUE model written by BRISQUE.save ({type(exc).__name__}: {exc})"
             ) from None
 
     def save(self, path: str | os.PathLike) -> Path:

@@ -51,6 +51,7 @@ from gmiqa.baselines.nss import (
 from gmiqa.datasets.pristine import load_pristine
 from gmiqa.errors import CheckpointError, ConfigError
 from gmiqa.images import list_images, load_image
+from gmiqa.matfile import read_mat
 
 N_FEATURES = 36
 
@@ -58,6 +59,18 @@ N_FEATURES = 36
 def _check_patch(patch: int) -> int:
     if int(patch) != patch or patch < 16 or patch % 2:
         raise ConfigError(f"NIQE patch size must be an even integer >= 16, got {patch!r}")
+    return int(patch)
+
+
+def _file_patch(value, path) -> int:
+    """The ``patch`` variable of a model file: one even integer >= 16 (CheckpointError
+    naming ``path`` otherwise)."""
+    arr = np.asarray(value).ravel()
+    if arr.size != 1 or arr.dtype.kind not in "iuf" or not np.isfinite(arr[0]):
+        raise CheckpointError(f"{path}: 'patch' is {arr[:4]!r}, not one block size")
+    patch = float(arr[0])
+    if not patch.is_integer() or patch < 16 or patch % 2 or patch > 4096:
+        raise CheckpointError(f"{path}: 'patch' {patch:g} is not an even block size in 16..4096")
     return int(patch)
 
 
@@ -177,8 +190,13 @@ class NIQE:
     higher_is_better = False
 
     def __init__(self, mu: np.ndarray, cov: np.ndarray, patch: int = 96, source: str = ""):
-        mu = np.asarray(mu, dtype=np.float64).ravel()
-        cov = np.asarray(cov, dtype=np.float64)
+        try:
+            mu = np.asarray(mu, dtype=np.float64).ravel()
+            cov = np.asarray(cov, dtype=np.float64)
+        except (TypeError, ValueError) as exc:  # text, cells, structs in a model file
+            raise CheckpointError(
+                f"{source or 'NIQE model'}: mu and covariance are not numbers ({exc})"
+            ) from None
         if mu.shape != (N_FEATURES,) or cov.shape != (N_FEATURES, N_FEATURES):
             raise CheckpointError(
                 f"{source or 'NIQE model'}: expected mu of 36 values and a 36x36 covariance, "
@@ -250,17 +268,12 @@ class NIQE:
         path = Path(path)
         if not path.is_file():
             raise CheckpointError(f"{path}: no such NIQE model file")
-        try:
-            data = scipy.io.loadmat(str(path))
-        except (ValueError, TypeError, OSError, NotImplementedError) as exc:
-            raise CheckpointError(
-                f"{path}: not a MATLAB .mat file scipy can read ({exc})"
-            ) from None
+        data = read_mat(path, CheckpointError)  # any failure: one line naming the file
         missing = [k for k in ("mu_prisparam", "cov_prisparam") if k not in data]
         if missing:
             raise CheckpointError(f"{path}: lacks {', '.join(missing)} (not a NIQE model)")
         if patch is None:
-            patch = int(np.asarray(data["patch"]).ravel()[0]) if "patch" in data else 96
+            patch = _file_patch(data["patch"], path) if "patch" in data else 96
         return cls(data["mu_prisparam"], data["cov_prisparam"], patch, str(path))
 
     @classmethod
@@ -276,11 +289,14 @@ class NIQE:
             raise CheckpointError(f"{path}: no such NIQE model file")
         try:
             with np.load(path) as data:
-                return cls(data["mu"], data["cov"], int(data["patch"]), str(path))
-        except (KeyError, ValueError, OSError) as exc:
+                mu, cov, patch = data["mu"], data["cov"], _file_patch(data["patch"], path)
+        except CheckpointError:
+            raise
+        except Exception as exc:  # not a zip, truncated, a pickle, a missing array...
             raise CheckpointError(
-                f"{path}: not a NIQE model written by NIQE.save ({exc})"
+                f"{path}: not a NIQE model written by NIQE.save ({type(exc).__name__}: {exc})"
             ) from None
+        return cls(mu, cov, patch, str(path))
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model atomically: ``.mat`` in the original format (usable by the MATLAB

@@ -27,6 +27,10 @@ from gmiqa.errors import DatasetError
 from gmiqa.images import load_image
 
 RECORD_KEYS = ("name", "score", "raw_score", "ref_id", "type", "level")
+# How far (a fraction of the scale's span) a published score may spill outside its
+# documented scale before it is refused (normalise_scores): LIVE's DMOS spills a few
+# points past 0..100; a score a quarter of the span out is a wrong column or scale.
+RANGE_TOLERANCE = 0.25
 
 
 @dataclass(frozen=True)
@@ -80,20 +84,35 @@ def normalise_scores(
 
     Some published scores fall slightly outside their documented scale (LIVE's DMOS
     does); the scale is then widened to cover them rather than clipping, which would
-    create ties and change rank correlations. A NaN or infinite score raises DatasetError
-    naming ``source`` (the score file) and ``where[i]`` (e.g. ``"line 7"``) of the first one.
+    create ties and change rank correlations. A score further than
+    :data:`RANGE_TOLERANCE` of the scale's span outside it (e.g. below -25 or above 125
+    on 0..100) is not a spill but a wrong column, scale or typo that would squeeze every
+    other score: it raises DatasetError. So do a NaN or infinite score and an empty list. Both name
+    ``source`` (the score file) and ``where[i]`` (e.g. ``"line 7"``) of the first one.
     See ``notebooks/07_finetuning.ipynb``.
     """
     values = np.asarray(raw, dtype=np.float64)
-    if values.size and not np.isfinite(values).all():
+    if not values.size:
+        raise DatasetError(f"{source or 'score list'}: lists no scores (no images)")
+    if not np.isfinite(values).all():
         bad = int(np.flatnonzero(~np.isfinite(values.ravel()))[0])
         place = where[bad] if where is not None and bad < len(where) else f"entry {bad + 1}"
         raise DatasetError(
             f"{source or 'score list'}, {place}: score {values.ravel()[bad]} is NaN or "
             f"infinite ({int((~np.isfinite(values)).sum())} such score(s) in all)"
         )
-    lo = min(float(low), float(values.min())) if values.size else float(low)
-    hi = max(float(high), float(values.max())) if values.size else float(high)
+    span = float(high) - float(low)
+    far = (values < low - RANGE_TOLERANCE * span) | (values > high + RANGE_TOLERANCE * span)
+    if far.any():
+        bad = int(np.flatnonzero(far.ravel())[0])
+        place = where[bad] if where is not None and bad < len(where) else f"entry {bad + 1}"
+        raise DatasetError(
+            f"{source or 'score list'}, {place}: score {values.ravel()[bad]:g} lies far "
+            f"outside the set's scale {low:g}..{high:g} (more than {RANGE_TOLERANCE:.0%} of "
+            f"its span; {int(far.sum())} such score(s) in all)"
+        )
+    lo = min(float(low), float(values.min()))
+    hi = max(float(high), float(values.max()))
     scaled = (values - lo) / (hi - lo)
     return scaled if higher_is_better else 1.0 - scaled
 
@@ -132,18 +151,23 @@ def decode_score_bytes(data: bytes, path: str | os.PathLike) -> str:
 def csv_rows(score_file: str | os.PathLike, columns: Iterable[str]):
     """``(line number, row dict)`` of each data row of a CSV score file (line 2 onward).
 
-    Read with :func:`read_score_text`; a header without one of ``columns`` raises
-    DatasetError naming the file and the missing columns. See
+    Read with :func:`read_score_text`; a header without one of ``columns``, and text the
+    csv module cannot parse, raise DatasetError naming the file (and the line). See
     ``notebooks/07_finetuning.ipynb``.
     """
     with io.StringIO(read_score_text(score_file), newline="") as fh:
         reader = csv.DictReader(fh)
-        missing = set(columns) - set(reader.fieldnames or [])
-        if missing:
-            raise DatasetError(
-                f"{score_file}: header {reader.fieldnames} lacks column(s) {sorted(missing)}"
-            )
-        yield from enumerate(reader, start=2)
+        line = 1
+        try:  # csv.Error: an over-long field, a NUL byte, a quote left open
+            missing = set(columns) - set(reader.fieldnames or [])
+            if missing:
+                raise DatasetError(
+                    f"{score_file}: header {reader.fieldnames} lacks column(s) {sorted(missing)}"
+                )
+            for line, row in enumerate(reader, start=2):
+                yield line, row
+        except csv.Error as exc:
+            raise DatasetError(f"{score_file}, line {line + 1}: not CSV text ({exc})") from None
 
 
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -244,5 +268,12 @@ def require_image(path: Path, score_file: Path) -> None:
 
     See ``notebooks/07_finetuning.ipynb``.
     """
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as exc:  # a name too long for the file system, a loop of links
+        raise DatasetError(
+            f"{score_file} names image {path.name[:80]!r}, which cannot be a file here "
+            f"({exc.strerror or exc})"
+        ) from None
+    if not found:
         raise DatasetError(f"{score_file} names image {path.name}, but {path} does not exist")

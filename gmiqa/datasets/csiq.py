@@ -21,8 +21,6 @@ DMOS is on 0..1 with lower = better; normalised by ``1 - DMOS``.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from pathlib import Path
 
@@ -30,8 +28,8 @@ from gmiqa.datasets.base import (
     ImageListDataset,
     IQARecord,
     case_insensitive_index,
+    csv_rows,
     normalise_scores,
-    read_score_text,
     resolve_root,
 )
 from gmiqa.datasets.table import score_scale
@@ -118,24 +116,19 @@ def _read_workbook(path: Path) -> list[tuple[str, int, int, float, str]]:
 
 def _read_flat(path: Path) -> list[tuple[str, int, int, float, str]]:
     entries = []
-    with io.StringIO(read_score_text(path), newline="") as fh:
-        reader = csv.DictReader(fh)
-        if not {"image", "dmos"} <= set(reader.fieldnames or []):
-            raise DatasetError(f"{path}: header {reader.fieldnames} is not image,dmos")
-        for line, row in enumerate(reader, start=2):
-            parts = (row["image"] or "").strip().split(".")
-            type_id = _BY_TOKEN.get(parts[1].lower()) if len(parts) == 4 else None
-            if type_id is None or not parts[2].isdigit():
-                raise DatasetError(
-                    f"{path}, line {line}: {row['image']!r} is not like 1600.AWGN.1.png"
-                )
-            try:
-                dmos = float(row["dmos"])
-            except (TypeError, ValueError):
-                raise DatasetError(
-                    f"{path}, line {line}: dmos {row['dmos']!r} is not a number"
-                ) from None
-            entries.append((parts[0], type_id, int(parts[2]), dmos, f"line {line}"))
+    for line, row in csv_rows(path, ("image", "dmos")):
+        parts = (row["image"] or "").strip().split(".")
+        type_id = _BY_TOKEN.get(parts[1].lower()) if len(parts) == 4 else None
+        level = parts[2] if len(parts) == 4 else ""
+        if type_id is None or not (level.isascii() and level.isdigit()) or len(level) > 9:
+            raise DatasetError(f"{path}, line {line}: {row['image']!r} is not like 1600.AWGN.1.png")
+        try:
+            dmos = float(row["dmos"])
+        except (TypeError, ValueError):
+            raise DatasetError(
+                f"{path}, line {line}: dmos {row['dmos']!r} is not a number"
+            ) from None
+        entries.append((parts[0], type_id, int(parts[2]), dmos, f"line {line}"))
     return entries
 
 

@@ -24,8 +24,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
 from gmiqa.datasets.base import (
     ImageListDataset,
     IQARecord,
@@ -60,12 +58,8 @@ def load_live(root: str | os.PathLike, realigned: bool = False, transform=None) 
     """LIVE release 2's 779 distorted images. See ``notebooks/07_finetuning.ipynb``."""
     folder = find_root(root)
     score_file = folder / (REALIGNED_FILE if realigned else SCORE_FILE)
-    dmos = (
-        load_mat_variable(score_file, "dmos_new" if realigned else "dmos")
-        .astype(np.float64)
-        .ravel()
-    )
-    orgs = load_mat_variable(score_file, "orgs").ravel()
+    dmos = load_mat_variable(score_file, "dmos_new" if realigned else "dmos", numeric=True)
+    orgs = load_mat_variable(score_file, "orgs", numeric=True)
     refs_file = folder / REFNAMES_FILE
     refnames = cell_strings(load_mat_variable(refs_file, "refnames_all"), refs_file)
     expected = sum(n for _, n in FOLDERS)
@@ -82,7 +76,7 @@ def load_live(root: str | os.PathLike, realigned: bool = False, transform=None) 
     for type_id, (sub, count) in enumerate(FOLDERS, start=1):
         for k in range(count):
             index = offset + k
-            if int(orgs[index]) == 1:  # a copy of the reference, not a distorted image
+            if orgs[index] == 1:  # a copy of the reference, not a distorted image
                 continue
             entries.append((f"{sub}/img{k + 1}.bmp", type_id, refnames[index], dmos[index],
                             f"entry {index + 1} ({sub}/img{k + 1}.bmp)"))  # fmt: skip

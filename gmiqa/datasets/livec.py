@@ -19,8 +19,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
 from gmiqa.datasets.base import (
     ImageListDataset,
     IQARecord,
@@ -53,7 +51,7 @@ def load_livec(root: str | os.PathLike, transform=None) -> ImageListDataset:
     folder = find_root(root)
     names_file, mos_file = folder / NAMES_FILE, folder / MOS_FILE
     names = cell_strings(load_mat_variable(names_file, "AllImages_release"), names_file)
-    mos = load_mat_variable(mos_file, "AllMOS_release").astype(np.float64).ravel()
+    mos = load_mat_variable(mos_file, "AllMOS_release", numeric=True)
     if len(names) != len(mos):
         raise DatasetError(
             f"{names_file} lists {len(names)} images but {mos_file} has {len(mos)} scores"
@@ -65,6 +63,6 @@ def load_livec(root: str | os.PathLike, transform=None) -> ImageListDataset:
     records = []
     for index, (name, raw, score) in enumerate(zip(names, mos, scores)):
         path = image_in_root(images, name, names_file)
-        require_image(path, mos_file)
+        require_image(path, f"{names_file} (scores in {mos_file.name})")
         records.append(IQARecord(name, float(score), float(raw), index, 0, 0, str(path)))
     return ImageListDataset(records, "livec", folder, transform)

@@ -27,6 +27,7 @@ import scipy.io
 from PIL import Image
 
 from gmiqa.atomic import atomic_write
+from gmiqa.datasets.base import read_score_text
 from gmiqa.datasets.livec import (
     DEFAULT_DIR,
     MOS_FILE,
@@ -55,7 +56,7 @@ def read_list(path: str | os.PathLike) -> list[str]:
     if not path.is_file():
         raise DatasetError(f"{path}: no such list of LIVEC file names")
     names = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in read_score_text(path).splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
             names.append(line)
@@ -81,22 +82,25 @@ def build_livec_dev(
     DatasetError naming the file when the release lacks a listed photo or a score file.
     """
     folder = find_root(release)
-    listed = read_list(names if names is not None else default_list())
+    list_file = Path(names) if names is not None else default_list()
+    listed = read_list(list_file)
     all_names = cell_strings(load_mat_variable(folder / NAMES_FILE, "AllImages_release"),
                               folder / NAMES_FILE)  # fmt: skip
-    mos = load_mat_variable(folder / MOS_FILE, "AllMOS_release").astype(np.float64).ravel()
-    std = load_mat_variable(folder / STD_FILE, "AllStdDev_release").astype(np.float64).ravel()
+    mos = load_mat_variable(folder / MOS_FILE, "AllMOS_release", numeric=True)
+    std = load_mat_variable(folder / STD_FILE, "AllStdDev_release", numeric=True)
     if not len(all_names) == len(mos) == len(std):
         raise DatasetError(
-            f"{folder / 'Data'}: {len(all_names)} names, {len(mos)} MOS and {len(std)} "
-            "standard deviations: not one release"
+            f"{folder / NAMES_FILE}, {folder / MOS_FILE} and {folder / STD_FILE} hold "
+            f"{len(all_names)} names, {len(mos)} MOS and {len(std)} standard deviations: "
+            "not one release"
         )
     where = {name: i for i, name in enumerate(all_names) if i >= N_TRAINING}
     missing = [n for n in listed if n not in where]
     if missing:
         raise DatasetError(
-            f"{folder / NAMES_FILE}: does not list {missing[0]} (and {len(missing) - 1} "
-            "more of the development set): not the LIVEC release"
+            f"{list_file} names {missing[0]!r} (and {len(missing) - 1} more), which "
+            f"{folder / NAMES_FILE} does not list among its test photos: not the LIVEC "
+            "release, or not its list"
         )
     dest = Path(out) / DEFAULT_DIR
     images = dest / "Images"

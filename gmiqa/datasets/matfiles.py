@@ -11,22 +11,32 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from gmiqa.errors import DatasetError
+from gmiqa.matfile import read_mat
 
 
-def load_mat_variable(path: Path, variable: str) -> np.ndarray:
-    """The array ``variable`` of the MATLAB file ``path`` (DatasetError naming the file)."""
+def load_mat_variable(path: Path, variable: str, numeric: bool = False) -> np.ndarray:
+    """The array ``variable`` of the MATLAB file ``path``; ``numeric``: as a flat float64
+    array.
+
+    A file scipy cannot read (empty, not MATLAB, v7.3/HDF5, corrupt, or one its parser
+    crashes on: :func:`gmiqa.matfile.read_mat`), a missing variable, and a ``numeric``
+    one that holds text, cells or complex values raise DatasetError naming the file (and
+    the variable).
+    """
     if not path.is_file():
         raise DatasetError(f"missing score file {path}")
-    try:
-        content = scipy.io.loadmat(path)
-    except (ValueError, OSError, TypeError) as exc:
-        raise DatasetError(f"{path}: not a readable MATLAB file ({exc})") from None
+    content = read_mat(path, DatasetError)
     if variable not in content:
         raise DatasetError(f"{path}: has no variable {variable!r}")
-    return content[variable]
+    value = content[variable]
+    if not numeric:
+        return value
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
+        kind = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
+        raise DatasetError(f"{path}: variable {variable!r} holds {kind}, not numbers")
+    return value.astype(np.float64).ravel()
 
 
 def cell_strings(cell: np.ndarray, path: Path) -> list[str]:

@@ -167,9 +167,10 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, dataset, key: str,
     """
     model, ck = model_from_checkpoint(checkpoint, device)
     print_pretraining_warning(ck)
-    crop, grid = recipe_scoring(ck.config)
+    side = ck.path.with_suffix(".json")  # the sidecar, named when its recipe is malformed
+    crop, grid = recipe_scoring(ck.config, side)
     pred = predict(model, dataset, list(range(len(dataset))), device, batch_size=8, crop=crop,
-                   grid=grid, resize_short=recipe_resize(ck.config))  # fmt: skip
+                   grid=grid, resize_short=recipe_resize(ck.config, side))  # fmt: skip
     record = {
         "config": {"dataset": key, "checkpoint": str(checkpoint), **config},
         **evaluate_predictions(pred),
