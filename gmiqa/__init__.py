@@ -87,6 +87,8 @@ Data and models:
     references, 6 types, 866 images
   - ``gmiqa.datasets.download``: Downloading the real IQA sets: resumable, verified, safely
     extracted
+  - ``gmiqa.datasets.folder``: Your own rated photos: a folder of images with a
+    ``scores.csv`` (and an optional ``dataset.json``)
   - ``gmiqa.datasets.kadid``: KADID-10k (Lin, Hosu & Saupe, QoMEX 2019): 81 references x 25
     types x 5 levels
   - ``gmiqa.datasets.koniq``: KonIQ-10k (Hosu, Lin, Sziranyi & Saupe, IEEE TIP 2020): 10,073

@@ -72,16 +72,35 @@ def test_vmapped_outer_step_equals_the_loop_in_float64(
         torch.testing.assert_close(vm_buffers[name], value, rtol=1e-10, atol=1e-12, msg=name)
 
 
+def _as_float64(tasks):
+    return [Task(tuple(x.double() for x in t.support), tuple(x.double() for x in t.query), t.name)
+            for t in tasks]  # fmt: skip
+
+
 @pytest.mark.parametrize("first_order", [True, False])
 def test_vmapped_outer_step_in_float32_with_the_profiles_inner_step(smoke_model, first_order):
-    """float32, one inner step (every profile's): outer gradient to 1e-4 (relative norm)."""
+    """float32, one inner step (every profile's): the vmapped outer gradient is as close to
+    the float64 loop's (the exact algebra, same tasks) as float32 allows.
+
+    Measured against the float64 loop (torch 2.14.1, smoke model, 1 thread): the vmapped
+    step 4.7e-6 to 1.0e-5 (relative norm) at every kernel level (ATEN_CPU_CAPABILITY
+    default, avx2, avx512); the float32 loop 4.7e-6 to 9.0e-6 at avx2/avx512 but 4.3e-3 to
+    4.6e-3 at ``default``, whose BatchNorm backward accumulates in float32 (the error sits in
+    the BatchNorm parameters' gradients). So the bound is on each path against the exact
+    algebra, not on one float32 path against the other: the vmapped step within 1e-4 (10x
+    the largest measured), the loop within 2e-2 (4x its largest)."""
     tasks = _tasks()
     kw = dict(inner_steps=1, inner_lr=1e-2, first_order=first_order)
+    _, exact, _ = _step(copy.deepcopy(smoke_model).double(), _as_float64(tasks), False, **kw)
     _, seq_grads, seq_buffers = _step(smoke_model, tasks, False, **kw)
     _, vm_grads, vm_buffers = _step(smoke_model, tasks, True, **kw)
-    pairs = [(a, b) for a, b in zip(vm_grads, seq_grads) if b is not None]
-    assert _relative(torch.cat([a.flatten() for a, _ in pairs]),
-                     torch.cat([b.flatten() for _, b in pairs])) < 1e-4  # fmt: skip
+    assert [g is None for g in vm_grads] == [g is None for g in exact]
+
+    def flat(grads):
+        return torch.cat([g.flatten() for g, e in zip(grads, exact) if e is not None])
+
+    assert _relative(flat(vm_grads), flat(exact)) < 1e-4
+    assert _relative(flat(seq_grads), flat(exact)) < 2e-2
     for name, value in seq_buffers.items():
         torch.testing.assert_close(vm_buffers[name], value, rtol=1e-5, atol=1e-5, msg=name)
 

@@ -103,10 +103,18 @@ def test_train_graph_two_pass_gives_the_same_weights(tiny, tmp_path):
     ca, cb = load_checkpoint(a.checkpoint), load_checkpoint(b.checkpoint)
     assert ca.config["fingerprint"] == cb.config["fingerprint"]  # same computation
     assert ca.model.keys() == cb.model.keys()
-    # Adam (lr 1e-3) turns the rounding noise of near-zero gradients into steps of up to
-    # lr; measured after 3 steps: at most 2.4e-5. A wrong gradient moves weights by ~lr.
+    # Adam (lr 1e-3) turns the rounding noise of a near-zero gradient into a step of up to
+    # lr whatever its size, so single entries may differ by ~lr where the summation order
+    # flips a sign (it depends on the CPU's kernels). What separates a right gradient from
+    # a wrong one is how many entries move: measured after 3 steps (torch 2.14.1, 1 thread),
+    # 0 of 582,069 entries differ by more than 1e-4 at ATEN_CPU_CAPABILITY default and avx2,
+    # while the same run with level_weight x1.1 moves 449,035 (77%) of them.
+    moved = total = 0
     for key in ca.model:
-        torch.testing.assert_close(cb.model[key], ca.model[key], rtol=0, atol=1e-4, msg=key)
+        if ca.model[key].is_floating_point():
+            moved += int(((cb.model[key].double() - ca.model[key].double()).abs() > 1e-4).sum())
+            total += ca.model[key].numel()
+    assert moved <= total // 1000, f"{moved} of {total} weights differ by more than 1e-4"
     for key in ("loss", "triplet", "level"):
         torch.testing.assert_close(
             torch.tensor(b.history[key]), torch.tensor(a.history[key]), rtol=1e-5, atol=1e-7
