@@ -77,3 +77,19 @@ def test_profile_table_matches_profiles_py():
     assert PROFILES["gpu"].pretrain.margin == 0.1
     for p in PROFILES.values():
         assert p.pretrain.level_weight == 0.25
+
+
+def test_cross_storage_table_is_the_stored_result():
+    """The design chapter's cross-storage table shows data/results/cross-storage-livec-cpu.json."""
+    import json
+
+    text = (REPO / "book" / "design.md").read_text(encoding="utf-8")
+    stored = json.loads((REPO / "data" / "results" / "cross-storage-livec-cpu.json").read_text())
+    assert "+dirty" not in stored["provenance"]["commit"]
+    pairs = stored["metrics"]["pairs"]
+    for source, target in (("livec_dev", "livec_dev_jpg"), ("livec_dev_jpg", "livec_dev")):
+        row = pairs[f"{source}->{target}"]["brisque"]
+        assert len(row["in_set"]) == len(row["cross"]) == stored["metrics"]["splits"] == 10
+        expected = (f"| `{source}` ({'BMP' if source == 'livec_dev' else 'JPEG'}) | "
+                    f"{row['in_set_median']:.3f} | {row['cross_median']:.3f} on `{target}` |")  # fmt: skip
+        assert expected in text, expected
