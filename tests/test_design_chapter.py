@@ -93,3 +93,35 @@ def test_cross_storage_table_is_the_stored_result():
         expected = (f"| `{source}` ({'BMP' if source == 'livec_dev' else 'JPEG'}) | "
                     f"{row['in_set_median']:.3f} | {row['cross_median']:.3f} on `{target}` |")  # fmt: skip
         assert expected in text, expected
+
+
+def test_pretraining_variant_table_is_the_stored_results():
+    """The storage60_95 table shows the stored variant screen beside the stored ablations."""
+    import json
+
+    import numpy as np
+
+    text = (REPO / "book" / "design.md").read_text(encoding="utf-8")
+    results = REPO / "data" / "results"
+    runs = json.loads((results / "pretrain-variants-livec-cpu.json").read_text())["metrics"]["runs"]
+    variant = {(r["data"], r["seed"]): r for r in runs if r["init"] == "storage60_95"}
+    cells = {"BRISQUE + SVR": [], "meta + graph, current `cpu`": [],
+             "meta + graph, `storage60_95`": [], "`storage60_95` minus BRISQUE": [],
+             "splits above current `cpu`": []}  # fmt: skip
+    for data, stem in (("livec_dev_jpg", "ablation-livec_dev_jpg-cpu"), ("livec_dev", "ablation-livec-cpu")):
+        for seed in (0, 1):
+            name = stem + ("-seed1" if seed else "") + ".json"
+            rows = json.loads((results / name).read_text())["metrics"]["rows"]
+            v = variant[(data, seed)]
+            assert v["splits"] == len(rows["graph"]["per_split_srocc"]) == 10
+            paired = np.asarray(v["per_split_srocc"]) > np.asarray(rows["graph"]["per_split_srocc"])
+            cells["BRISQUE + SVR"].append(f"{rows['brisque']['srocc_median']:.3f}")
+            cells["meta + graph, current `cpu`"].append(f"{rows['graph']['srocc_median']:.3f}")
+            cells["meta + graph, `storage60_95`"].append(f"{v['srocc_median']:.3f}")
+            cells["`storage60_95` minus BRISQUE"].append(
+                f"{v['srocc_median'] - rows['brisque']['srocc_median']:+.3f}"
+            )
+            cells["splits above current `cpu`"].append(f"{int(paired.sum())} of 10")
+    for label, values in cells.items():
+        line = f"| {label} | " + " | ".join(values) + " |"
+        assert line in text, line
