@@ -108,7 +108,10 @@ def test_pretraining_variant_table_is_the_stored_results():
     cells = {"BRISQUE + SVR": [], "meta + graph, current `cpu`": [],
              "meta + graph, `storage60_95`": [], "`storage60_95` minus BRISQUE": [],
              "splits above current `cpu`": []}  # fmt: skip
-    for data, stem in (("livec_dev_jpg", "ablation-livec_dev_jpg-cpu"), ("livec_dev", "ablation-livec-cpu")):
+    for data, stem in (
+        ("livec_dev_jpg", "ablation-livec_dev_jpg-cpu"),
+        ("livec_dev", "ablation-livec-cpu"),
+    ):
         for seed in (0, 1):
             name = stem + ("-seed1" if seed else "") + ".json"
             rows = json.loads((results / name).read_text())["metrics"]["rows"]
