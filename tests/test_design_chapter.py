@@ -105,6 +105,7 @@ def test_pretraining_variant_table_is_the_stored_results():
     results = REPO / "data" / "results"
     runs = json.loads((results / "pretrain-variants-livec-cpu.json").read_text())["metrics"]["runs"]
     variant = {(r["data"], r["seed"]): r for r in runs if r["init"] == "storage60_95"}
+    assert all("+dirty" not in r["commit"] for r in variant.values())
     cells = {"BRISQUE + SVR": [], "meta + graph, current `cpu`": [],
              "meta + graph, `storage60_95`": [], "`storage60_95` minus BRISQUE": [],
              "splits above current `cpu`": []}  # fmt: skip
