@@ -147,12 +147,14 @@ def test_storage_jpeg_stores_every_item_as_a_jpeg_file_would(pristine):
 
 
 def test_storage_jpeg_is_absent_from_profiles_until_set():
-    cpu = get_profile("cpu")
-    assert "storage_jpeg" not in cpu.to_dict()["data"]  # fingerprints made before it hold
-    varied = cpu.replace(data={"storage_jpeg": (60, 95)})
-    assert varied.to_dict()["data"]["storage_jpeg"] == (60, 95)
+    gpu = get_profile("gpu")  # off there: its fingerprints made before the setting hold
+    assert "storage_jpeg" not in gpu.to_dict()["data"]
+    cpu = get_profile("cpu")  # the cpu recipe stores every distorted image as a JPEG
+    assert cpu.data.storage_jpeg == (60, 95)
+    assert cpu.to_dict()["data"]["storage_jpeg"] == (60, 95)
+    assert "storage_jpeg" not in cpu.replace(data={"storage_jpeg": None}).to_dict()["data"]
     assert SyntheticIQADataset.from_profile(
-        varied.replace(data={"max_pristine": 1}), pristine=None
+        cpu.replace(data={"max_pristine": 1}), pristine=None
     ).storage_jpeg == (60, 95)
     for bad in ((0, 90), (90, 60), (60, 99), (60.0, 90), (60,)):
         with pytest.raises(ConfigError, match="storage_jpeg"):
