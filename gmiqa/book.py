@@ -38,6 +38,7 @@ from pathlib import Path
 
 from gmiqa.errors import GMIQAError, NotebookExecutionError
 from gmiqa.evidence import (
+    EARLIER,
     evidence_figure,
     evidence_markdown,
     jpeg_storage_markdown,
@@ -335,7 +336,8 @@ def configure_stage(stage: Path) -> None:
     subs["livec_evidence"] = evidence_markdown(REPO / "data" / "results")
     subs["remake"] = remake_markdown(REPO / "data" / "results")
     subs["recipe_search"] = recipe_search_markdown(REPO / "data" / "results")
-    subs["jpeg_storage"] = jpeg_storage_markdown(REPO / "data" / "results")
+    # the JPEG-storage proxy was measured with the recipe before #28 (data/results/earlier)
+    subs["jpeg_storage"] = jpeg_storage_markdown(REPO / "data" / "results" / EARLIER)
     evidence_figure(REPO / "data" / "results", stage / "book" / "figures" / EVIDENCE_FIGURE)
     parse.setdefault("myst_substitutions", {}).update(subs)
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

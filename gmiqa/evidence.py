@@ -93,13 +93,19 @@ def stored_ablations(results_dir: str | Path, profile: str = "cpu",
     return [load_ablation(f) for f in files]
 
 
-def evidence_headline(results_dir: str | Path, profile: str = "cpu") -> str:
-    """The intro's (and the README's) first sentences: the real-photo result with its
+# how the README's sentences name each development set
+SET_PHOTOS = {"livec": "LIVEC photos stored losslessly (BMP)",
+              "livec_dev_jpg": "LIVEC photos stored as JPEG"}  # fmt: skip
+
+
+def evidence_headline(results_dir: str | Path, profile: str = "cpu",
+                      data_set: str = "livec") -> str:  # fmt: skip
+    """The README's sentences on one development set: the real-photo result with its
     spread and its scale (profile, photos, splits, split seeds), read from the stored files.
 
     Raises FileNotFoundError naming the missing seed-0 file.
     """
-    docs = stored_ablations(results_dir, profile)
+    docs = stored_ablations(results_dir, profile, data_set)
     rows = [d["metrics"]["rows"] for d in docs]
     splits = max(int(r.get("splits") or 0) for r in rows[0].values())
 
@@ -123,7 +129,8 @@ def evidence_headline(results_dir: str | Path, profile: str = "cpu") -> str:
         parts.append(f"{medians('brisque')} for BRISQUE (IQR {iqrs('brisque')})")
     photos = docs[0]["metrics"].get("images") or 300
     return (
-        f"On {photos} LIVEC photos rated by people (a development set), the small network of "
+        f"On {photos} {SET_PHOTOS.get(data_set, data_set)}, rated by people (a development "
+        "set), the small network of "
         f"the `{docs[0]['provenance']['profile']}` profile, pre-trained for minutes on 2 CPU "
         f"cores, ranks the photos {' and '.join(counts)}. Median SROCC over {splits} splits "
         f"on each of {len(docs)} split seeds: " + ", ".join(parts) + "."
@@ -361,6 +368,22 @@ def recipe_search_markdown(results_dir: str | Path) -> str:
 
 
 JPEG_STORAGE = "jpeg-storage-livec-cpu.json"
+# Stored results of an earlier recipe that the design chapter still compares against; a
+# result here is labelled as such wherever it is shown, never as the current recipe.
+EARLIER = "earlier"
+
+
+def recipe_label(doc: Mapping, profile: str = "cpu") -> str:
+    """ "" for a result of ``profile``'s current recipe; otherwise a sentence saying that
+    it was made by an earlier recipe (its ``recipe_fingerprint``), for the text under a
+    table that shows it."""
+    claimed = doc["metrics"].get("recipe_fingerprint")
+    current = recipe_fingerprint(profile)
+    if claimed == current:
+        return ""
+    which = f"fingerprint `{claimed}`" if claimed else "its file records no fingerprint"
+    return (f"Made by an earlier `{profile}` recipe ({which}; the current one is "
+            f"`{current}`): kept for comparison, not re-made.")  # fmt: skip
 
 
 def jpeg_storage_markdown(results_dir: str | Path, profile: str = "cpu") -> str:
@@ -423,18 +446,25 @@ def jpeg_storage_markdown(results_dir: str | Path, profile: str = "cpu") -> str:
     lines += ["", f"Median SROCC (interquartile range) over {doc['metrics']['splits']} splits "
               f"of the 300 photos; {'; '.join(notes)}. From `{path.name}` (runs at "
               + ", ".join(f"`{c}`" for c in commits)
-              + ") and the stored ablations; the per-split values are in the files."]  # fmt: skip
+              + ") and the stored ablations beside it; the per-split values are in the "
+              "files."]  # fmt: skip
+    label = recipe_label(doc, profile)
+    if label:
+        lines[-1] += " " + label
     return "\n".join(lines)
 
 
 def store_ablation(summary_path: str | Path, out_path: str | Path, command: str,
-                   profile: str = "cpu") -> Path:  # fmt: skip
+                   profile: str = "cpu", data_set: str | None = None,
+                   notes: str | None = None) -> Path:  # fmt: skip
     """``gmiqa ablation``'s summary as the stored evidence file, with the recipe that made it.
 
     Adds to the result document (:func:`gmiqa.report.ablation_result`) the fine-tuning
     settings of ``profile`` (a test compares them with the current profile, so a row of an
     older recipe cannot pass as current) and, for each pre-trained row, its checkpoint's
     fingerprint, stage lengths and held-out probe (the ``.probe.json`` beside it).
+    ``data_set`` (the development set by name, e.g. ``"livec_dev_jpg (300 JPEG-stored
+    LIVEC photos)"``) goes into the provenance, ``notes`` (how it ran) into the notes.
     A summary made from a tree with uncommitted changes (``<sha>+dirty``) is refused.
     """
 
@@ -446,6 +476,10 @@ def store_ablation(summary_path: str | Path, out_path: str | Path, command: str,
             "evidence must name code that exists: commit, run again, then store it"
         )
     doc = ablation_result(summary, command)
+    if data_set:
+        doc["provenance"]["data_set"] = str(data_set)
+    if notes:
+        doc["notes"] = (doc.get("notes", "") + " " + str(notes)).strip()
     doc["metrics"]["finetune_recipe"] = get_profile(profile).to_dict()["finetune"]
     doc["metrics"]["recipe_fingerprint"] = recipe_fingerprint(profile)
     pretraining = {}

@@ -50,6 +50,7 @@ class DataSettings:
     # photos, so that pre-training sees each distortion through a camera's storage rather
     # than on pixels no in-the-wild photo has (the design chapter's "JPEG-stored photos").
     # The pseudo-quality is measured on the stored image against the lossless reference.
+    # (60, 95) in the cpu profile (#28); taught in notebook 01.
     storage_jpeg: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:

@@ -125,6 +125,26 @@ def test_stored_evidence_claims_the_current_recipe_fingerprint():
             )
 
 
+def test_results_of_an_earlier_recipe_are_kept_apart_and_labelled():
+    """data/results/earlier holds only results of an earlier recipe, each one labelled."""
+    from gmiqa.evidence import EARLIER, recipe_fingerprint, recipe_label
+
+    earlier = sorted((RESULTS / EARLIER).glob("*.json"))
+    assert earlier
+    readme = (RESULTS / EARLIER / "README.md").read_text(encoding="utf-8")
+    for f in earlier:
+        doc = json.loads(f.read_text())
+        claimed = doc["metrics"].get("recipe_fingerprint")  # None: made before it was kept
+        assert claimed != recipe_fingerprint(doc["provenance"]["profile"]), (
+            f"{f.name}: made by the current recipe; it belongs in data/results"
+        )
+        assert f"`{f.name}`" in readme and (claimed is None or f"`{claimed}`" in readme)
+        label = recipe_label(doc, doc["provenance"]["profile"])
+        assert label.startswith("Made by an earlier") and (claimed or "") in label
+    current = json.loads((RESULTS / "ablation-livec-cpu.json").read_text())
+    assert recipe_label(current) == ""
+
+
 def test_recipe_fingerprint_follows_the_settings_that_change_results(monkeypatch):
     from gmiqa import profiles
     from gmiqa.evidence import recipe_fingerprint
@@ -145,13 +165,21 @@ def test_the_readme_states_the_headline_numbers():
 
     from gmiqa.evidence import evidence_headline
 
-    head = " ".join(evidence_headline(RESULTS).split())
     readme = " ".join((RESULTS.parent.parent / "README.md").read_text().split())
-    facts = re.findall(r"\d\.\d\d / \d\.\d\d|\d\.\d\d-\d\.\d\d / \d\.\d\d-\d\.\d\d|\d+ of \d+ splits",
-                       head)  # fmt: skip
-    assert len(facts) == 8  # three medians, three IQRs (two seeds each), two paired counts
-    for fact in facts:
-        assert fact in readme, f"README.md does not say {fact!r} (the stored evidence does)"
+    heads = [" ".join(evidence_headline(RESULTS, data_set=d).split())
+             for d in ("livec", "livec_dev_jpg")]  # fmt: skip
+    # each set's sentences open as the headline does, in this order
+    starts = [readme.index(h[: h.index(" the small network")]) for h in heads]
+    assert starts == sorted(starts)
+    for head, start, end in zip(heads, starts, [*starts[1:], len(readme)]):
+        facts = re.findall(
+            r"\d\.\d\d / \d\.\d\d|\d\.\d\d-\d\.\d\d / \d\.\d\d-\d\.\d\d|\d+ of \d+ splits", head
+        )
+        assert len(facts) == 8  # three medians, three IQRs (two seeds each), two paired counts
+        for fact in facts:
+            assert fact in readme[start:end], (
+                f"README.md does not say {fact!r} (the stored evidence does): {head}"
+            )
 
 
 def test_every_stored_development_set_is_found_by_its_file_name(tmp_path):

@@ -15,12 +15,19 @@ from PIL import Image
 
 from gmiqa.datasets import load_dataset
 from gmiqa.errors import ConfigError
-from gmiqa.evidence import JPEG_STORAGE, jpeg_storage_markdown, stored_ablations
+from gmiqa.evidence import (
+    EARLIER,
+    JPEG_STORAGE,
+    jpeg_storage_markdown,
+    recipe_fingerprint,
+    stored_ablations,
+)
 from gmiqa.provenance import provenance
 from gmiqa.results import make_result, write_result
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "data" / "results"
+# the proxy was measured with the cpu recipe before JPEG storage entered pre-training (#28)
+RESULTS = REPO / "data" / "results" / EARLIER
 
 
 def _script():
@@ -99,6 +106,8 @@ def test_the_table_shows_every_cell_and_the_paired_counts(tmp_path):
     assert "not run" in text  # no re-storage run on the lossless photos here
     assert "beat the plain recipe on 2 of 3 splits re-stored as JPEG" in text
     assert "`abcdef0123`" in text
+    # the earlier recipe's ablations beside it: the table says so
+    assert f"the current one is `{recipe_fingerprint('cpu')}`" in text
     (tmp_path / JPEG_STORAGE).unlink()
     with pytest.raises(FileNotFoundError, match=JPEG_STORAGE):
         jpeg_storage_markdown(tmp_path)
@@ -116,3 +125,7 @@ def test_the_stored_measurement_agrees_with_the_stored_ablations():
             assert len(rows[("livec_dev_jpegmix", method, seed)]["per_split_srocc"]) == 10
     assert all("+dirty" not in (r.get("commit") or "") for r in doc["metrics"]["rows"])
     assert "+dirty" not in doc["provenance"]["commit"]
+    # made by the recipe before #28, as were the ablations beside it; labelled as such
+    for ablation in stored_ablations(RESULTS):
+        assert ablation["metrics"]["recipe_fingerprint"] == doc["metrics"]["recipe_fingerprint"]
+    assert doc["metrics"]["recipe_fingerprint"] != recipe_fingerprint("cpu")

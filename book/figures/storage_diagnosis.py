@@ -40,7 +40,7 @@ def main() -> Path:
     ax.axvline(0, color="#444", lw=0.8)
     ax.set_xlabel("SROCC of the statistic with MOS")
     ax.set_title("(a) what the MOS follows, per set", fontsize=9)
-    ax.legend(fontsize=7.5, loc="lower right", frameon=False)
+    ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     jpg = sets.get("livec_dev_jpg", {})
     photos = jpg.get("photo_errors", [])
     ax = axes[1]
@@ -63,7 +63,7 @@ def main() -> Path:
         if method in thirds:
             ax.bar(x + (k - 0.5) * 0.38, thirds[method], width=0.36, color=colour,
                    label="GMIQA (cpu)" if method == "gmiqa" else "BRISQUE + SVR")  # fmt: skip
-    ax.set_xticks(x, ["lowest MOS third", "middle", "highest"])
+    ax.set_xticks(x, ["lowest\nMOS third", "middle\nthird", "highest\nthird"])
     ax.set_ylabel("mean rank error")
     ax.set_title("(c) livec_dev_jpg, by MOS third", fontsize=9)
     ax.legend(fontsize=7.5, frameon=False)
