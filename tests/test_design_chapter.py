@@ -149,3 +149,37 @@ def test_pretraining_variant_table_is_the_stored_results():
     for label, values in cells.items():
         line = f"| {label} | " + " | ".join(values) + " |"
         assert line in text, line
+
+
+def test_view_variant_table_is_the_stored_screen():
+    """The "how much of the photo a window sees" table: data/results/view-variants-livec-cpu.json
+    beside the stored ablations' graph rows, with the paired splits above them."""
+    import json
+
+    import numpy as np
+
+    text = (REPO / "book" / "design.md").read_text(encoding="utf-8")
+    results = REPO / "data" / "results"
+    doc = json.loads((results / "view-variants-livec-cpu.json").read_text())
+    runs = {(r["data"], r["variant"], r["seed"]): r for r in doc["metrics"]["runs"]}
+    assert all("+dirty" not in r["commit"] for r in runs.values())
+    labels = {"whole": "`whole`: the whole photo through SPP",
+              "base_short288": "`base_short288`: resampled to 288 px first"}  # fmt: skip
+    base_cells, cells = [], {v: [] for v in labels}
+    for data, stem in (
+        ("livec_dev_jpg", "ablation-livec_dev_jpg-cpu"),
+        ("livec_dev", "ablation-livec-cpu"),
+    ):
+        for seed in (0, 1):
+            name = stem + ("-seed1" if seed else "") + ".json"
+            graph = json.loads((results / name).read_text())["metrics"]["rows"]["graph"]
+            base_cells.append(f"{graph['srocc_median']:.3f}")
+            for variant in labels:
+                r = runs[(data, variant, seed)]
+                assert r["splits"] == 10 and r["init"] == "graph"
+                above = np.asarray(r["per_split_srocc"]) > np.asarray(graph["per_split_srocc"])
+                cells[variant].append(f"{r['srocc_median']:.3f} ({int(above.sum())} of 10)")
+    lines = ["| `cpu` recipe: 4 x 4 windows at native size | " + " | ".join(base_cells) + " |"]
+    lines += [f"| {labels[v]} | " + " | ".join(c) + " |" for v, c in cells.items()]
+    for line in lines:
+        assert line in text, line
