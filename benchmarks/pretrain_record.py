@@ -4,7 +4,9 @@
 stage, each with its sidecar (fingerprint, loss history, seconds of training) and, for
 stage 2, its held-out probe (``.probe.json``). This script collects them into one result
 document, adds the probe of a randomly initialised network on the same held-out
-references (the floor the probes are read against) and writes it; notebook 06 shows it::
+references (the floor the probes are read against) and the mean variance of the
+pseudo-quality within a distortion type (the floor of stage 1's query loss), and writes
+it; notebooks 05 and 06 show it::
 
     gmiqa pretrain --profile cpu --pristine PRISTINE --stage all --out runs
     python benchmarks/pretrain_record.py --run runs --profile cpu --pristine PRISTINE \\
@@ -21,9 +23,11 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from gmiqa.checkpoint import read_sidecar
+from gmiqa.datasets.bank import dataset_fingerprint
 from gmiqa.datasets.base import record_field
 from gmiqa.errors import GMIQAError
 from gmiqa.evidence import recipe_fingerprint
@@ -31,7 +35,7 @@ from gmiqa.models import build_model
 from gmiqa.profiles import get_profile
 from gmiqa.provenance import provenance
 from gmiqa.results import make_result, write_result
-from gmiqa.training.pipeline import pretraining_dataset
+from gmiqa.training.pipeline import synthetic_dataset
 from gmiqa.training.probe import probe_checkpoint_path, run_probe
 from gmiqa.training.samplers import holdout_references
 
@@ -76,17 +80,31 @@ def main(argv=None) -> int:
         stages = {s: stage_record(p) for s, p in paths.items() if p.is_file()}
         if "graph" not in stages:
             raise GMIQAError(f"{run_dir}: no stage-2 checkpoint (run gmiqa pretrain first)")
-        dataset = pretraining_dataset(profile, run_dir, args.pristine, args.seed, progress=False)
+        # the probe floor must be read on the run's own held-out images: other photos (or
+        # another profile's data) give another fingerprint, refused before any work
+        dataset = synthetic_dataset(profile, run_dir, args.pristine, args.seed)
+        trained_on = read_sidecar(paths["graph"])["config"].get("data_fingerprint")
+        if trained_on != dataset_fingerprint(dataset):
+            raise GMIQAError(
+                f"{paths['graph']}: pre-trained on other data than --pristine "
+                f"{args.pristine or '(the packaged photos)'} gives; pass the run's own folder"
+            )
+        dataset.build_bank(workers=profile.data.bank_workers, progress=False)
         held = holdout_references(record_field(dataset, "ref_id"),
                                   profile.pretrain.holdout_references, args.seed)  # fmt: skip
         torch.manual_seed(args.seed)
         random_probe = run_probe(build_model(profile.model).eval(), dataset, held, "cpu")
         random_probe["reference_ids"] = held
         n = len(set(record_field(dataset, "ref_id").tolist()))
+        # the floor of stage 1's query loss: a model that knows each type's typical
+        # pseudo-quality, and nothing about the photo, scores the variance inside the type
+        scores, types = dataset.score_all(progress=False), record_field(dataset, "type")
+        within = float(np.mean([scores[types == t].var() for t in np.unique(types)]))
         metrics = {"stages": stages, "profile": profile.name,
                    "pristine": f"{'PRISTINE' if args.pristine else 'packaged'} ({n} photos)",
                    "recipe_fingerprint": recipe_fingerprint(profile.name),
-                   "random_init_probe": random_probe}  # fmt: skip
+                   "random_init_probe": random_probe,
+                   "within_type_score_variance": within}  # fmt: skip
         command = args.command or (
             f"gmiqa pretrain --profile {profile.name}"
             + (" --pristine PRISTINE" if args.pristine else "")

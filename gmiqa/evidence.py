@@ -374,9 +374,9 @@ EARLIER = "earlier"
 
 
 def recipe_label(doc: Mapping, profile: str = "cpu") -> str:
-    """ "" for a result of ``profile``'s current recipe; otherwise a sentence saying that
-    it was made by an earlier recipe (its ``recipe_fingerprint``), for the text under a
-    table that shows it."""
+    """A sentence, for the text under a table that shows ``doc``, saying that it was made
+    by an earlier recipe of ``profile`` (its ``recipe_fingerprint``, or none recorded);
+    the empty string for a result of the current recipe."""
     claimed = doc["metrics"].get("recipe_fingerprint")
     current = recipe_fingerprint(profile)
     if claimed == current:

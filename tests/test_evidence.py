@@ -98,6 +98,13 @@ def test_store_ablation_records_recipe_and_pretraining(tmp_path):
         "probe": {"knn_type_accuracy": 0.5},
     }
     assert doc["metrics"]["rows"]["graph"]["init"] == "graph.safetensors"  # no local paths
+    assert "data_set" not in doc["provenance"]
+    named = store_ablation(tmp_path / "s.json", tmp_path / "n.json", "gmiqa ablation ...",
+                           data_set="livec_dev_jpg (300 JPEG-stored photos)",
+                           notes="two side by side")  # fmt: skip
+    named = json.loads(named.read_text())
+    assert named["provenance"]["data_set"] == "livec_dev_jpg (300 JPEG-stored photos)"
+    assert named["notes"].endswith("two side by side")
     summary["provenance"]["commit"] = "0123456789abcdef+dirty"
     (tmp_path / "s.json").write_text(json.dumps(summary))
     from gmiqa.errors import GMIQAError

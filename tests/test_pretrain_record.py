@@ -13,8 +13,8 @@ from gmiqa.results import load_result
 from tests.scripts import load_script
 
 
-def _photos(folder, n=6):
-    rng = np.random.default_rng(3)
+def _photos(folder, n=6, seed=3):
+    rng = np.random.default_rng(seed)
     folder.mkdir(parents=True)
     for i in range(n):
         base = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
@@ -32,6 +32,13 @@ def test_the_record_holds_every_finished_stage_and_the_random_floor(tmp_path, ca
     assert "no stage-2 checkpoint" in capsys.readouterr().err
     assert main(["pretrain", "--profile", "smoke", "--out", str(out), "--stage", "both",
                  "--pristine", str(photos), "--quiet"]) == 0  # fmt: skip
+    other = _photos(tmp_path / "other", seed=4)
+    banks = sorted((out / "smoke" / "cache").glob("bank-*"))
+    wrong = [*args[:5], str(other), *args[6:]]
+    assert record.main(wrong) == 2  # other photos than the run's: refused, naming them
+    err = capsys.readouterr().err
+    assert "pre-trained on other data" in err and str(other) in err and not rec.exists()
+    assert sorted((out / "smoke" / "cache").glob("bank-*")) == banks  # no work done for them
     assert record.main(args) == 0
     doc = load_result(rec)
     stages = doc["metrics"]["stages"]
@@ -41,6 +48,7 @@ def test_the_record_holds_every_finished_stage_and_the_random_floor(tmp_path, ca
     assert stages["graph"]["probe"] == probe and "probe" not in stages["meta"]
     assert stages["graph"]["steps"] == len(stages["graph"]["losses"]["steps"]) == 6
     assert stages["graph"]["seconds"] > 0
+    assert 0.0 < doc["metrics"]["within_type_score_variance"] < 0.25  # scores lie in [0, 1]
     floor = doc["metrics"]["random_init_probe"]
     assert floor["reference_ids"] == probe["reference_ids"] and floor["images"] == probe["images"]
     assert doc["provenance"]["command"].startswith("gmiqa pretrain --profile smoke --pristine")

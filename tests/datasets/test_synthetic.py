@@ -146,9 +146,9 @@ def test_storage_jpeg_stores_every_item_as_a_jpeg_file_would(pristine):
         assert 0.1 < diff < 12.0  # stored at 60..95: close to the pixels, never equal
 
 
-def test_storage_jpeg_is_absent_from_profiles_until_set():
-    gpu = get_profile("gpu")  # off there: its fingerprints made before the setting hold
-    assert "storage_jpeg" not in gpu.to_dict()["data"]
+def test_storage_jpeg_is_set_in_cpu_and_absent_where_off():
+    for name in ("smoke", "gpu-quick", "gpu"):  # off: fingerprints made before it hold
+        assert "storage_jpeg" not in get_profile(name).to_dict()["data"], name
     cpu = get_profile("cpu")  # the cpu recipe stores every distorted image as a JPEG
     assert cpu.data.storage_jpeg == (60, 95)
     assert cpu.to_dict()["data"]["storage_jpeg"] == (60, 95)
